@@ -1,0 +1,32 @@
+# protea_reaper: PGXS build.  `make && make install`, then see README.md.
+
+MODULE_big = protea_reaper
+OBJS = \
+	src/protea_reaper.o \
+	src/settings.o \
+	src/status.o \
+	src/sweep.o \
+	src/sql_api.o \
+	src/worker.o
+
+EXTENSION = protea_reaper
+DATA = sql/protea_reaper--1.0.sql
+PGFILEDESC = "protea_reaper - in-server reaper for stale PROTEA jobs"
+
+# pg_regress: sql/<name>.sql against expected/<name>.out
+REGRESS = setup core guards settings tables batches api
+REGRESS_OPTS = --inputdir=.
+
+# pg_isolation_regress: test/isolation/specs/<name>.spec
+ISOLATION =
+ISOLATION_OPTS = --inputdir=test/isolation
+
+# TAP: test/t/*.pl with PostgreSQL::Test::Cluster
+TAP_TESTS = 1
+PROVE_TESTS = test/t/*.pl
+
+PG_CPPFLAGS = -I$(srcdir)/src -Wall -Werror
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)

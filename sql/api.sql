@@ -1,0 +1,58 @@
+--
+-- api: the runbook as SQL calls: list running jobs, fail one by hand,
+-- worker status; and who may call what.
+--
+SELECT fixture_load();
+
+-- Force-fail a stuck job by hand
+SELECT protea_reaper_fail_job('00000000-0000-0000-0000-000000000003', 'node lost');
+SELECT right(id::text, 2) AS job, status, error_code, error_message
+  FROM job WHERE id = '00000000-0000-0000-0000-000000000003';
+SELECT level, event, message, fields - 'failed_by' AS fields,
+       fields->>'failed_by' = session_user AS by_me
+  FROM job_event WHERE job_id = '00000000-0000-0000-0000-000000000003';
+
+-- A queued job can be failed by hand too
+SELECT protea_reaper_fail_job('00000000-0000-0000-0000-000000000008', 'bad payload');
+
+-- A job that has ended is left as it is
+SELECT protea_reaper_fail_job('00000000-0000-0000-0000-000000000005', 'oops');
+SELECT status, error_code FROM job WHERE id = '00000000-0000-0000-0000-000000000005';
+
+-- Bad input
+SELECT protea_reaper_fail_job('00000000-0000-0000-0000-0000000000ff', 'gone');
+SELECT protea_reaper_fail_job('00000000-0000-0000-0000-000000000001', '');
+SELECT protea_reaper_fail_job('00000000-0000-0000-0000-000000000001', NULL);
+SELECT protea_reaper_fail_job(NULL, 'x');
+
+-- Without shared_preload_libraries there is no worker, and it says so
+SELECT pid, state, enabled, timeout_seconds, stall_seconds, interval_seconds, cycles
+  FROM protea_reaper_status();
+SELECT protea_reaper_wake();
+
+-- Permissions: nothing is granted to PUBLIC
+CREATE ROLE reaper_app;
+SET ROLE reaper_app;
+SELECT protea_reaper_run_once();
+SELECT protea_reaper_fail_job('00000000-0000-0000-0000-000000000001', 'x');
+SELECT count(*) FROM protea_reaper_running_jobs();
+SELECT pid FROM protea_reaper_status();
+RESET ROLE;
+
+-- A role granted EXECUTE may sweep, without rights on the tables themselves
+GRANT EXECUTE ON FUNCTION protea_reaper_run_once() TO reaper_app;
+SET ROLE reaper_app;
+SELECT protea_reaper_run_once();
+SELECT count(*) FROM job;
+RESET ROLE;
+
+-- pg_monitor members may read the status and the running jobs
+CREATE ROLE reaper_monitor IN ROLE pg_monitor;
+SET ROLE reaper_monitor;
+SELECT state FROM protea_reaper_status();
+SELECT count(*) AS running FROM protea_reaper_running_jobs();
+RESET ROLE;
+
+REVOKE EXECUTE ON FUNCTION protea_reaper_run_once() FROM reaper_app;
+DROP ROLE reaper_app;
+DROP ROLE reaper_monitor;

@@ -1,0 +1,28 @@
+--
+-- batches: a batch_size smaller than the backlog still fails every stale
+-- job, each exactly once.
+--
+SELECT fixture_load();
+INSERT INTO job (id, operation, queue_name, status, created_at, started_at)
+SELECT ('00000000-0000-0000-0001-' || lpad(i::text, 12, '0'))::uuid,
+       'insert_proteins', 'q', 'running',
+       now() - '7 h'::interval - i * '1 s'::interval,
+       now() - '7 h'::interval - i * '1 s'::interval
+  FROM generate_series(1, 25) AS i;
+
+SET protea_reaper.batch_size = 4;
+SELECT protea_reaper_run_once();
+RESET protea_reaper.batch_size;
+
+-- 25 + jobs 1 and 4, each with one audit event
+SELECT count(*) AS failed FROM job WHERE error_code = 'JobTimeout';
+SELECT count(*) AS events, count(DISTINCT job_id) AS jobs
+  FROM job_event WHERE event = 'job.timeout';
+SELECT count(*) AS still_running_and_stale
+  FROM protea_reaper_running_jobs() WHERE verdict = 'stale';
+
+-- batch_size equal to the backlog: one full batch, then an empty one
+SELECT fixture_load();
+SET protea_reaper.batch_size = 2;
+SELECT protea_reaper_run_once();
+RESET protea_reaper.batch_size;

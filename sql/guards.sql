@@ -1,0 +1,52 @@
+--
+-- guards: a sweep undone by ROLLBACK leaves no trace; the thresholds are
+-- strict; a job that has an event inside the stall window, or has no start
+-- time, or is not running, is never failed.
+--
+SELECT fixture_load();
+
+BEGIN;
+SELECT protea_reaper_run_once();
+SELECT count(*) AS failed_inside FROM job WHERE status = 'failed' AND error_code = 'JobTimeout';
+ROLLBACK;
+
+SELECT count(*) AS failed_after_rollback FROM job WHERE error_code = 'JobTimeout';
+SELECT count(*) AS timeout_events_after_rollback FROM job_event WHERE event = 'job.timeout';
+
+-- A stall window that reaches back past job 1's last event (1 h ago)
+-- keeps it alive too; job 4, which has no events, is still stale.
+BEGIN;
+SET LOCAL protea_reaper.stall_seconds = '2h';
+SELECT protea_reaper_run_once();
+SELECT right(id::text, 2) AS job FROM job WHERE error_code = 'JobTimeout' ORDER BY id;
+ROLLBACK;
+
+-- A timeout longer than every job's age: nothing is stale
+BEGIN;
+SET LOCAL protea_reaper.timeout_seconds = '10h';
+SELECT protea_reaper_run_once();
+ROLLBACK;
+
+-- A shorter timeout makes the young job 3 stale as well (it has no events)
+BEGIN;
+SET LOCAL protea_reaper.timeout_seconds = '30min';
+SELECT protea_reaper_run_once();
+SELECT right(id::text, 2) AS job FROM job WHERE error_code = 'JobTimeout' ORDER BY id;
+ROLLBACK;
+
+-- Nothing but running jobs with a start time is ever touched, even with
+-- thresholds of one second
+BEGIN;
+SET LOCAL protea_reaper.timeout_seconds = 1;
+SET LOCAL protea_reaper.stall_seconds = 1;
+SELECT protea_reaper_run_once();
+SELECT right(id::text, 2) AS job, status, error_code FROM job ORDER BY id;
+ROLLBACK;
+
+-- A job that finished before the sweep keeps its outcome
+UPDATE job SET status = 'succeeded', finished_at = now()
+ WHERE id = '00000000-0000-0000-0000-000000000001';
+SELECT protea_reaper_run_once();
+SELECT right(id::text, 2) AS job, status, error_code FROM job
+ WHERE id IN ('00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-000000000004')
+ ORDER BY id;

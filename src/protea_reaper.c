@@ -1,0 +1,42 @@
+/*-------------------------------------------------------------------------
+ *
+ * protea_reaper.c
+ *	  Module entry point: defines the settings and, when the library is in
+ *	  shared_preload_libraries, reserves shared memory and registers the
+ *	  background worker.
+ *
+ * The path through the code: settings.c (configuration) -> worker.c (the
+ * loop) -> sweep.c (the only code that knows the SQL) -> status.c (what the
+ * worker reports).  sql_api.c holds the SQL-callable sweep functions.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "miscadmin.h"
+
+#include "settings.h"
+#include "status.h"
+#include "worker.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+/*
+ * _PG_init
+ *		Settings are defined whenever the library is loaded, so SHOW works
+ *		after LOAD or CREATE EXTENSION; the worker exists only when preloaded.
+ */
+void
+_PG_init(void)
+{
+	reaper_define_settings();
+
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+
+	reaper_status_install_hooks();
+	reaper_worker_register();
+}

@@ -1,0 +1,153 @@
+/*-------------------------------------------------------------------------
+ *
+ * settings.c
+ *	  Defines the protea_reaper.* configuration parameters.
+ *
+ * These replace the environment variables of PROTEA's old external reaper.
+ * Thresholds are PGC_SUSET so that postgresql.conf plus pg_reload_conf()
+ * changes them for the worker without a restart, and a superuser may SET
+ * them in a session to shape a manual sweep.  The worker's connection
+ * target is PGC_POSTMASTER because it is fixed when the worker is
+ * registered.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <limits.h>
+
+#include "miscadmin.h"
+#include "utils/guc.h"
+
+#include "settings.h"
+
+int			reaper_timeout_seconds = 21600;
+int			reaper_stall_seconds = 1800;
+int			reaper_batch_size = 1000;
+char	   *reaper_job_table = NULL;
+char	   *reaper_event_table = NULL;
+bool		reaper_log_skipped = false;
+
+int			reaper_interval_seconds = 60;
+bool		reaper_enabled = true;
+int			reaper_lock_timeout_ms = 5000;
+int			reaper_statement_timeout_ms = 60000;
+
+char	   *reaper_database = NULL;
+char	   *reaper_role = NULL;
+
+/*
+ * reaper_define_settings
+ *		Register every protea_reaper.* parameter and reserve the prefix, so
+ *		that a misspelt protea_reaper.setting is reported instead of being
+ *		silently kept as a placeholder.
+ */
+void
+reaper_define_settings(void)
+{
+	DefineCustomIntVariable("protea_reaper.timeout_seconds",
+							"A running job must have started longer ago than this to be reaped.",
+							NULL,
+							&reaper_timeout_seconds,
+							21600, 1, INT_MAX,
+							PGC_SUSET, GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("protea_reaper.stall_seconds",
+							"A job with a job_event newer than this is alive and is never reaped.",
+							NULL,
+							&reaper_stall_seconds,
+							1800, 1, INT_MAX,
+							PGC_SUSET, GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("protea_reaper.batch_size",
+							"Maximum number of jobs failed by one statement (and, in the worker, one transaction).",
+							NULL,
+							&reaper_batch_size,
+							1000, 1, 1000000,
+							PGC_SUSET, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("protea_reaper.job_table",
+							   "Schema-qualified name of PROTEA's job table.",
+							   NULL,
+							   &reaper_job_table,
+							   "public.job",
+							   PGC_SUSET, 0,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("protea_reaper.event_table",
+							   "Schema-qualified name of PROTEA's job_event table.",
+							   NULL,
+							   &reaper_event_table,
+							   "public.job_event",
+							   PGC_SUSET, 0,
+							   NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("protea_reaper.log_skipped",
+							 "Log each live job the reaper skipped at LOG instead of DEBUG1.",
+							 NULL,
+							 &reaper_log_skipped,
+							 false,
+							 PGC_SUSET, 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("protea_reaper.interval_seconds",
+							"Time between two sweeps of the background worker.",
+							NULL,
+							&reaper_interval_seconds,
+							60, 1, 86400,
+							PGC_SIGHUP, GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("protea_reaper.enabled",
+							 "Whether the background worker sweeps; when off it idles without exiting.",
+							 NULL,
+							 &reaper_enabled,
+							 true,
+							 PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("protea_reaper.lock_timeout",
+							"lock_timeout used by the background worker's sweeps (0 waits forever).",
+							NULL,
+							&reaper_lock_timeout_ms,
+							5000, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("protea_reaper.statement_timeout",
+							"statement_timeout used by the background worker's sweeps (0 waits forever).",
+							NULL,
+							&reaper_statement_timeout_ms,
+							60000, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	/*
+	 * The worker's connection is fixed when it is registered; PG 15 allows
+	 * PGC_POSTMASTER parameters only while preloading, and without preloading
+	 * there is no worker for them to configure.
+	 */
+	if (process_shared_preload_libraries_in_progress)
+	{
+		DefineCustomStringVariable("protea_reaper.database",
+								   "Database the background worker connects to.",
+								   NULL,
+								   &reaper_database,
+								   "postgres",
+								   PGC_POSTMASTER, 0,
+								   NULL, NULL, NULL);
+
+		DefineCustomStringVariable("protea_reaper.role",
+								   "Role the background worker connects as (empty: the bootstrap superuser).",
+								   NULL,
+								   &reaper_role,
+								   "",
+								   PGC_POSTMASTER, 0,
+								   NULL, NULL, NULL);
+	}
+
+	MarkGUCPrefixReserved("protea_reaper");
+}

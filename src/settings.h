@@ -1,0 +1,34 @@
+/*-------------------------------------------------------------------------
+ *
+ * settings.h
+ *	  The protea_reaper.* configuration parameters (GUCs).
+ *
+ * Every other file reads the reaper's configuration through these
+ * variables; settings.c is the only place that defines them.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PROTEA_REAPER_SETTINGS_H
+#define PROTEA_REAPER_SETTINGS_H
+
+/* Thresholds of a sweep (PGC_SUSET: postgresql.conf, or SET by a superuser) */
+extern int	reaper_timeout_seconds;
+extern int	reaper_stall_seconds;
+extern int	reaper_batch_size;
+extern char *reaper_job_table;
+extern char *reaper_event_table;
+extern bool reaper_log_skipped;
+
+/* The background worker's schedule and limits (PGC_SIGHUP) */
+extern int	reaper_interval_seconds;
+extern bool reaper_enabled;
+extern int	reaper_lock_timeout_ms;
+extern int	reaper_statement_timeout_ms;
+
+/* Where the background worker connects (PGC_POSTMASTER) */
+extern char *reaper_database;
+extern char *reaper_role;
+
+extern void reaper_define_settings(void);
+
+#endif							/* PROTEA_REAPER_SETTINGS_H */

@@ -1,0 +1,43 @@
+/*-------------------------------------------------------------------------
+ *
+ * sweep.h
+ *	  The sweep: finds stale PROTEA jobs and fails them.
+ *
+ * sweep.c is the only code that knows the SQL run against PROTEA's job
+ * and job_event tables.  Every function here must be called inside a
+ * transaction with an active snapshot; each connects to SPI itself.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PROTEA_REAPER_SWEEP_H
+#define PROTEA_REAPER_SWEEP_H
+
+#include "access/tupdesc.h"
+#include "utils/tuplestore.h"
+
+/* What one sweep did */
+typedef struct ReaperSweepResult
+{
+	uint64		reaped;			/* jobs failed */
+	uint64		alive;			/* jobs past the timeout kept for a recent event */
+} ReaperSweepResult;
+
+/* Fail at most batch_size stale jobs in one statement; returns how many. */
+extern uint64 reaper_sweep_batch(void);
+
+/* Count (and log) running jobs past the timeout that are kept alive. */
+extern uint64 reaper_sweep_count_alive(void);
+
+/* A whole sweep inside the current transaction: every batch, then the log. */
+extern void reaper_sweep(ReaperSweepResult *result);
+
+/* Log the summary line of a sweep that failed something. */
+extern void reaper_sweep_report(const ReaperSweepResult *result);
+
+/* Operator's manual fail of one job; false when it had already ended. */
+extern bool reaper_fail_job(Datum job_id, const char *reason);
+
+/* Put every running job, with the sweep's verdict on it, into tupstore. */
+extern void reaper_list_running(Tuplestorestate *tupstore, TupleDesc tupdesc);
+
+#endif							/* PROTEA_REAPER_SWEEP_H */

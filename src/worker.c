@@ -1,0 +1,392 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker.c
+ *	  The protea_reaper background worker: sleeps on its latch, wakes every
+ *	  protea_reaper.interval_seconds and runs one sweep.
+ *
+ * The worker must be impossible to lose.  An ERROR inside a cycle (a table
+ * dropped, a permission revoked, a lock or statement timeout) is caught,
+ * logged as "Reaper cycle failed: ...", rolled back, and the next cycle
+ * runs on schedule; only FATAL (SIGTERM, shutdown) or a crash ends the
+ * process, and the postmaster then starts it again.
+ *
+ * It acts only where it may: in a database where the extension is
+ * installed, while protea_reaper.enabled is on, and never during recovery
+ * (it notices promotion by itself).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+/* These are always necessary for a bgworker */
+#include "miscadmin.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+
+/* these headers are used by this particular worker's code */
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "commands/extension.h"
+#include "pgstat.h"
+#include "tcop/tcopprot.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "settings.h"
+#include "status.h"
+#include "sweep.h"
+#include "worker.h"
+
+/* Seconds the postmaster waits before starting a worker that exited */
+#define REAPER_RESTART_SECONDS 5
+
+/* An identical failure is logged again at LOG only after this long */
+#define REAPER_REPEAT_ERROR_MS (10 * 60 * 1000)
+
+/* Why the worker is idle, so that each reason is logged once, not per cycle */
+typedef enum ReaperIdleReason
+{
+	REAPER_ACTIVE,
+	REAPER_IDLE_DISABLED,
+	REAPER_IDLE_RECOVERY,
+	REAPER_IDLE_NO_EXTENSION
+} ReaperIdleReason;
+
+static ReaperIdleReason idle_reason = REAPER_ACTIVE;
+
+/* The last failure logged at LOG, to keep a failing cycle from flooding */
+static char *last_error_logged = NULL;
+static TimestampTz last_error_logged_at = 0;
+static int64 failures_in_a_row = 0;
+
+/* Reset at each cycle; holds what a cycle (or its error) allocates */
+static MemoryContext cycle_context = NULL;
+
+/*
+ * reaper_worker_register
+ *		Register the worker; called from _PG_init while preloading.
+ *
+ * It starts once the server is consistent, standby included, so that it can
+ * notice promotion without a restart; it does nothing while in recovery.
+ */
+void
+reaper_worker_register(void)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
+		BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_ConsistentState;
+	worker.bgw_restart_time = REAPER_RESTART_SECONDS;
+	strlcpy(worker.bgw_library_name, "protea_reaper", BGW_MAXLEN);
+	strlcpy(worker.bgw_function_name, "protea_reaper_worker_main", BGW_MAXLEN);
+	strlcpy(worker.bgw_name, "protea_reaper", BGW_MAXLEN);
+	strlcpy(worker.bgw_type, "protea_reaper", BGW_MAXLEN);
+	worker.bgw_main_arg = (Datum) 0;
+	worker.bgw_notify_pid = 0;
+
+	RegisterBackgroundWorker(&worker);
+}
+
+/*
+ * apply_session_settings
+ *		Settings the worker's own session runs with.  search_path is empty so
+ *		that nothing a user creates can be resolved in place of pg_catalog;
+ *		the timeouts bound how long a cycle can wait behind other sessions.
+ */
+static void
+apply_session_settings(void)
+{
+	char		buf[32];
+
+	SetConfigOption("search_path", "", PGC_SUSET, PGC_S_OVERRIDE);
+	snprintf(buf, sizeof(buf), "%d", reaper_lock_timeout_ms);
+	SetConfigOption("lock_timeout", buf, PGC_SUSET, PGC_S_OVERRIDE);
+	snprintf(buf, sizeof(buf), "%d", reaper_statement_timeout_ms);
+	SetConfigOption("statement_timeout", buf, PGC_SUSET, PGC_S_OVERRIDE);
+	reaper_status_settings_in_force();
+}
+
+/* Become idle for a reason, logging it once when it starts */
+static void
+go_idle(ReaperIdleReason reason)
+{
+	if (idle_reason == reason)
+		return;
+	idle_reason = reason;
+
+	switch (reason)
+	{
+		case REAPER_IDLE_DISABLED:
+			reaper_status_set_state("disabled");
+			ereport(LOG,
+					(errmsg("protea_reaper is idle: protea_reaper.enabled is off")));
+			break;
+		case REAPER_IDLE_RECOVERY:
+			reaper_status_set_state("in recovery");
+			ereport(LOG,
+					(errmsg("protea_reaper is idle while the server is in recovery"),
+					 errdetail("It starts reaping once the server is promoted.")));
+			break;
+		case REAPER_IDLE_NO_EXTENSION:
+			reaper_status_set_state("no extension");
+			ereport(LOG,
+					(errmsg("protea_reaper is idle: extension \"protea_reaper\" is not installed in database \"%s\"",
+							reaper_database),
+					 errhint("Run CREATE EXTENSION protea_reaper in database \"%s\" to let the reaper act there, or set protea_reaper.database.",
+							 reaper_database)));
+			break;
+		case REAPER_ACTIVE:
+			break;
+	}
+}
+
+/* Start one transaction of a cycle, the way worker_spi does */
+static void
+begin_cycle_transaction(void)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, "protea_reaper: sweep");
+}
+
+static void
+end_cycle_transaction(void)
+{
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_stat(true);
+}
+
+/*
+ * sweep_cycle
+ *		One sweep: first check the extension is installed and count the live
+ *		jobs, then fail stale jobs a batch per transaction, so that a large
+ *		backlog never holds one huge transaction and its row locks.
+ *
+ * Returns false when the worker is idle because the extension is missing.
+ */
+static bool
+sweep_cycle(ReaperSweepResult *result)
+{
+	uint64		batch;
+
+	begin_cycle_transaction();
+	if (!OidIsValid(get_extension_oid("protea_reaper", true)))
+	{
+		end_cycle_transaction();
+		return false;
+	}
+	result->alive = reaper_sweep_count_alive();
+	end_cycle_transaction();
+
+	result->reaped = 0;
+	do
+	{
+		begin_cycle_transaction();
+		batch = reaper_sweep_batch();
+		end_cycle_transaction();
+		result->reaped += batch;
+		CHECK_FOR_INTERRUPTS();
+	} while (batch >= (uint64) reaper_batch_size);
+
+	return true;
+}
+
+/*
+ * report_cycle_failure
+ *		Log a caught ERROR as "Reaper cycle failed", unless the very same
+ *		failure was logged recently: a dropped table must not fill the log
+ *		once per interval.  The repeat still goes to DEBUG1 and the status.
+ */
+static void
+report_cycle_failure(ErrorData *edata, TimestampTz now)
+{
+	bool		repeat;
+
+	repeat = last_error_logged != NULL &&
+		strcmp(last_error_logged, edata->message) == 0 &&
+		!TimestampDifferenceExceeds(last_error_logged_at, now,
+									REAPER_REPEAT_ERROR_MS);
+
+	ereport(repeat ? DEBUG1 : LOG,
+			(errcode(edata->sqlerrcode),
+			 errmsg("Reaper cycle failed: %s", edata->message),
+			 edata->detail ? errdetail("%s", edata->detail) : 0,
+			 edata->hint ? errhint("%s", edata->hint) : 0,
+			 errcontext("the next cycle runs in %d s; identical failures are logged again after %d min",
+						reaper_interval_seconds, REAPER_REPEAT_ERROR_MS / 60000)));
+
+	if (!repeat)
+	{
+		if (last_error_logged != NULL)
+			pfree(last_error_logged);
+		last_error_logged = MemoryContextStrdup(TopMemoryContext, edata->message);
+		last_error_logged_at = now;
+	}
+	failures_in_a_row++;
+	reaper_status_cycle_failed(now, edata->message);
+}
+
+/*
+ * run_cycle
+ *		Run one sweep if the worker may act, surviving any ERROR in it.
+ */
+static void
+run_cycle(void)
+{
+	ReaperSweepResult result = {0, 0};
+	TimestampTz start;
+
+	if (!reaper_enabled)
+	{
+		go_idle(REAPER_IDLE_DISABLED);
+		return;
+	}
+	if (RecoveryInProgress())
+	{
+		go_idle(REAPER_IDLE_RECOVERY);
+		return;
+	}
+
+	MemoryContextReset(cycle_context);
+	MemoryContextSwitchTo(cycle_context);
+	start = GetCurrentTimestamp();
+	reaper_status_cycle_started(start);
+
+	PG_TRY();
+	{
+		if (!sweep_cycle(&result))
+			go_idle(REAPER_IDLE_NO_EXTENSION);
+		else
+		{
+			if (idle_reason != REAPER_ACTIVE)
+			{
+				ereport(LOG, (errmsg("protea_reaper is reaping in database \"%s\"",
+									 reaper_database)));
+				idle_reason = REAPER_ACTIVE;
+			}
+			if (failures_in_a_row > 0)
+				ereport(LOG,
+						(errmsg("Reaper cycle succeeded after " INT64_FORMAT " failed cycle(s).",
+								failures_in_a_row)));
+			failures_in_a_row = 0;
+			if (last_error_logged != NULL)
+			{
+				pfree(last_error_logged);
+				last_error_logged = NULL;
+			}
+			reaper_sweep_report(&result);
+			reaper_status_cycle_done(GetCurrentTimestamp(), &result);
+			reaper_status_set_state("idle");
+		}
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		/* The autovacuum pattern: report, abort, clean up, carry on */
+		HOLD_INTERRUPTS();
+		MemoryContextSwitchTo(cycle_context);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortOutOfAnyTransaction();
+
+		report_cycle_failure(edata, GetCurrentTimestamp());
+		reaper_status_set_state("idle after error");
+		RESUME_INTERRUPTS();
+	}
+	PG_END_TRY();
+
+	MemoryContextSwitchTo(TopMemoryContext);
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+/*
+ * protea_reaper_worker_main
+ *		Entry point of the background worker.
+ */
+void
+protea_reaper_worker_main(Datum main_arg)
+{
+	TimestampTz last_start = 0;
+	TimestampTz next_cycle;
+
+	/* SIGTERM must end us even inside a commit, hence die() */
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	BackgroundWorkerInitializeConnection(reaper_database,
+										 reaper_role[0] != '\0' ? reaper_role : NULL,
+										 0);
+
+	reaper_status_worker_started(reaper_database);
+	SetConfigOption("application_name", "protea_reaper", PGC_USERSET, PGC_S_OVERRIDE);
+	apply_session_settings();
+
+	cycle_context = AllocSetContextCreate(TopMemoryContext,
+										  "protea_reaper cycle",
+										  ALLOCSET_DEFAULT_SIZES);
+
+	ereport(LOG,
+			(errmsg("protea_reaper worker started in database \"%s\"", reaper_database),
+			 errdetail("interval_seconds=%d, timeout_seconds=%d, stall_seconds=%d, enabled=%s",
+					   reaper_interval_seconds, reaper_timeout_seconds,
+					   reaper_stall_seconds, reaper_enabled ? "on" : "off")));
+
+	/* The first sweep runs at once: stuck jobs may have waited for us */
+	next_cycle = GetCurrentTimestamp();
+
+	for (;;)
+	{
+		TimestampTz now;
+		long		delay_ms;
+
+		CHECK_FOR_INTERRUPTS();
+
+		/* A new interval counts from the last sweep, not from the old sleep */
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+			apply_session_settings();
+			next_cycle = TimestampTzPlusMilliseconds(last_start,
+													 reaper_interval_seconds * 1000L);
+		}
+
+		now = GetCurrentTimestamp();
+		if (reaper_status_take_wake())
+			next_cycle = now;
+
+		if (now >= next_cycle)
+		{
+			last_start = now;
+			run_cycle();
+			now = GetCurrentTimestamp();
+			next_cycle = TimestampTzPlusMilliseconds(last_start,
+													 reaper_interval_seconds * 1000L);
+			/* A sweep longer than the interval: rest a full interval after it */
+			if (next_cycle <= now)
+				next_cycle = TimestampTzPlusMilliseconds(now,
+														 reaper_interval_seconds * 1000L);
+			reaper_status_next_cycle(next_cycle);
+		}
+
+		delay_ms = (long) ((next_cycle - now + 999) / 1000);
+		if (delay_ms < 1)
+			delay_ms = 1;
+
+		(void) WaitLatch(MyLatch,
+						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 delay_ms,
+						 PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
