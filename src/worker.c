@@ -359,6 +359,7 @@ protea_reaper_worker_main(Datum main_arg)
 			apply_session_settings();
 			next_cycle = TimestampTzPlusMilliseconds(last_start,
 													 reaper_interval_seconds * 1000L);
+			reaper_status_next_cycle(next_cycle);
 		}
 
 		now = GetCurrentTimestamp();

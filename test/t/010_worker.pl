@@ -1,0 +1,135 @@
+# 010_worker.pl: the background worker's lifecycle as an operator sees it.
+#
+# It shows up in pg_stat_activity, idles (and says why) in a database
+# without the extension, fails a stale job within two intervals and leaves
+# a live one alone, applies a reload at once, idles when disabled, and
+# survives bad cycles (a dropped table, a lock timeout) without dying or
+# flooding the log.  protea_reaper_status() reflects each step.
+use strict;
+use warnings;
+
+use FindBin;
+use lib $FindBin::RealBin;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use ReaperTest;
+use Test::More;
+
+my $node = reaper_node('worker', conf => "protea_reaper.lock_timeout = '500ms'\n");
+$node->start;
+
+my $pid = wait_for_worker($node);
+ok($pid, 'worker appears in pg_stat_activity as protea_reaper');
+is( $node->safe_psql('postgres',
+		"SELECT backend_type || ' ' || application_name FROM pg_stat_activity WHERE pid = $pid"),
+	'protea_reaper protea_reaper',
+	'backend_type and application_name are protea_reaper');
+
+# No extension yet: nothing is written, and the log says why
+install_protea($node, extension => 0);
+my $early = add_job($node, 1);
+$node->wait_for_log(
+	qr/protea_reaper is idle: extension "protea_reaper" is not installed in database "postgres"/);
+ok(stays_running($node, $early, 3), 'without the extension the worker writes nothing');
+
+# With the extension: a stale job is failed within two intervals (1 s each,
+# plus the time of the check), a live one is not
+$node->safe_psql('postgres', 'CREATE EXTENSION protea_reaper');
+ok(reaped_within($node, $early, 10), 'stale job from before CREATE EXTENSION is reaped');
+my $stale = add_job($node, 2, event => '1 hour');
+my $alive = add_job($node, 3, event => '10 seconds');
+ok(reaped_within($node, $stale, 2 + 1), 'stale job is failed within two intervals');
+ok(stays_running($node, $alive, 2), 'job with a recent event is left alone');
+$node->wait_for_log(qr/Reaper failed stale job $stale\./);
+ok($node->log_contains(qr/Reaped 1 stale job\(s\)\./), 'summary line is logged');
+
+my $status = $node->safe_psql('postgres',
+	q{SELECT pid, database, state IN ('idle', 'sweeping'), enabled, stall_seconds,
+	         cycles > 0, total_reaped, last_alive, last_error IS NULL,
+	         next_cycle_at > now() - interval '1 second'
+	    FROM protea_reaper_status()});
+is($status, "$pid|postgres|t|t|300|t|2|1|t|t", 'status reflects a healthy worker');
+
+# Reload: a shorter stall window changes the outcome without a restart
+my $quiet = add_job($node, 4, event => '2 min');
+ok(stays_running($node, $quiet, 2), 'job silent for 2 min is alive with a 5 min stall window');
+$node->append_conf('postgresql.conf', "protea_reaper.stall_seconds = '1min'\n");
+$node->reload;
+ok(reaped_within($node, $quiet, 5), 'after reload with a 1 min stall window it is reaped');
+ok(stays_running($node, $alive, 1), 'the job with a 10 s old event is still alive');
+is($node->safe_psql('postgres', 'SELECT stall_seconds FROM protea_reaper_status()'),
+	'60', 'status shows the reloaded stall_seconds');
+
+# A longer interval takes effect at once, not after the old sleep
+$node->append_conf('postgresql.conf', "protea_reaper.interval_seconds = 3600\n");
+$node->reload;
+$node->poll_query_until('postgres',
+	q{SELECT interval_seconds = 3600 AND next_cycle_at > now() + interval '50 minutes'
+	    FROM protea_reaper_status()})
+  or die 'interval not applied';
+pass('a new interval reschedules the next cycle at once');
+my $woken = add_job($node, 5);
+is($node->safe_psql('postgres', 'SELECT protea_reaper_wake()'), 't', 'wake is accepted');
+ok(reaped_within($node, $woken, 5), 'protea_reaper_wake() sweeps at once');
+$node->append_conf('postgresql.conf', "protea_reaper.interval_seconds = 1\n");
+$node->reload;
+
+# enabled = off: the worker idles without exiting; on resumes reaping
+$node->append_conf('postgresql.conf', "protea_reaper.enabled = off\n");
+$node->reload;
+$node->poll_query_until('postgres',
+	q{SELECT state = 'disabled' AND NOT enabled FROM protea_reaper_status()})
+  or die 'worker did not become disabled';
+my $while_off = add_job($node, 6);
+ok(stays_running($node, $while_off, 3), 'disabled worker reaps nothing');
+is(worker_pid($node), $pid, 'disabled worker is still running');
+$node->append_conf('postgresql.conf', "protea_reaper.enabled = on\n");
+$node->reload;
+ok(reaped_within($node, $while_off, 5), 'enabled again, it reaps');
+
+# A bad cycle: the event table is dropped
+my $offset = -s $node->logfile;
+$node->safe_psql('postgres', 'DROP TABLE job_event');
+$node->wait_for_log(
+	qr/LOG:  Reaper cycle failed: protea_reaper job_event table "public.job_event" does not exist/,
+	$offset);
+sleep(3);
+is(worker_pid($node), $pid, 'worker survives the failed cycle with the same pid');
+my $log = slurp_file($node->logfile, $offset);
+my $failures = () = $log =~ /LOG:  Reaper cycle failed/g;
+is($failures, 1, 'an identical failure is not logged again every cycle');
+like(
+	$node->safe_psql('postgres',
+		q{SELECT failed_cycles >= 3, last_error, last_error_at IS NOT NULL FROM protea_reaper_status()}),
+	qr/^t\|protea_reaper job_event table "public\.job_event" does not exist\|t$/,
+	'status shows the failure');
+
+# ...and recreated: the worker reaps again
+my $schema = slurp_file("$FindBin::RealBin/../protea_schema.sql");
+my ($event_ddl) = $schema =~ /(CREATE TABLE job_event .*?;)/s;
+$node->safe_psql('postgres', $event_ddl);
+my $after = add_job($node, 7);
+ok(reaped_within($node, $after, 5), 'with job_event recreated the worker reaps again');
+$node->wait_for_log(qr/Reaper cycle succeeded after \d+ failed cycle\(s\)\./, $offset);
+
+# A lock held by another session: lock_timeout fails the cycle, it does not hang
+my $locker = $node->background_psql('postgres');
+$locker->query_safe('BEGIN; LOCK TABLE job IN ACCESS EXCLUSIVE MODE;');
+$offset = -s $node->logfile;
+$node->wait_for_log(qr/Reaper cycle failed: canceling statement due to lock timeout/, $offset);
+is(worker_pid($node), $pid, 'worker survives a lock timeout');
+$locker->query_safe('ROLLBACK');
+$locker->quit;
+my $unlocked = add_job($node, 8);
+ok(reaped_within($node, $unlocked, 5), 'once the lock is gone it reaps again');
+
+# DROP EXTENSION: it stops acting
+$node->safe_psql('postgres', 'DROP EXTENSION protea_reaper');
+my $dropped = add_job($node, 9);
+$offset = -s $node->logfile;
+$node->wait_for_log(qr/protea_reaper is idle: extension "protea_reaper" is not installed/, $offset);
+ok(stays_running($node, $dropped, 2), 'after DROP EXTENSION the worker writes nothing');
+is(worker_pid($node), $pid, 'the same worker is still there');
+
+$node->stop;
+done_testing();
