@@ -3,7 +3,7 @@
 -- the extension, and fixture_load(), which lays out one job per case
 -- relative to now() so that results never depend on when the tests run.
 --
-\ir ../test/protea_schema.sql
+\i test/protea_schema.sql
 
 -- One job per case; ids end in the case number.  Defaults: timeout 6 h,
 -- stall 30 min.

@@ -53,10 +53,14 @@ is($status, "$pid|postgres|t|t|300|t|2|1|t|t", 'status reflects a healthy worker
 # Reload: a shorter stall window changes the outcome without a restart
 my $quiet = add_job($node, 4, event => '2 min');
 ok(stays_running($node, $quiet, 2), 'job silent for 2 min is alive with a 5 min stall window');
-$node->append_conf('postgresql.conf', "protea_reaper.stall_seconds = '1min'\n");
+my $offset = -s $node->logfile;
+$node->append_conf('postgresql.conf',
+	"protea_reaper.stall_seconds = '1min'\nprotea_reaper.log_skipped = on\n");
 $node->reload;
 ok(reaped_within($node, $quiet, 5), 'after reload with a 1 min stall window it is reaped');
 ok(stays_running($node, $alive, 1), 'the job with a 10 s old event is still alive');
+$node->wait_for_log(qr/LOG:  Reaper skipped live job\.\n.*DETAIL:  job $alive, /, $offset);
+pass('with log_skipped the live job is logged at LOG');
 is($node->safe_psql('postgres', 'SELECT stall_seconds FROM protea_reaper_status()'),
 	'60', 'status shows the reloaded stall_seconds');
 
@@ -88,7 +92,7 @@ $node->reload;
 ok(reaped_within($node, $while_off, 5), 'enabled again, it reaps');
 
 # A bad cycle: the event table is dropped
-my $offset = -s $node->logfile;
+$offset = -s $node->logfile;
 $node->safe_psql('postgres', 'DROP TABLE job_event');
 $node->wait_for_log(
 	qr/LOG:  Reaper cycle failed: protea_reaper job_event table "public.job_event" does not exist/,
