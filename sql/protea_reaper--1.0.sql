@@ -85,12 +85,13 @@ REVOKE ALL ON FUNCTION protea_reaper_wake() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION protea_reaper_status() TO pg_monitor;
 GRANT EXECUTE ON FUNCTION protea_reaper_running_jobs() TO pg_monitor;
 
--- Say at once when there will be no background worker
+-- Say at once when there will be no background worker (a WARNING: CREATE
+-- EXTENSION hides NOTICEs raised by the script)
 DO $$
 BEGIN
     IF pg_catalog.strpos(pg_catalog.current_setting('shared_preload_libraries'),
                          'protea_reaper') = 0 THEN
-        RAISE NOTICE 'protea_reaper is not in shared_preload_libraries: no background worker will reap jobs'
+        RAISE WARNING 'protea_reaper is not in shared_preload_libraries: no background worker will reap jobs'
             USING HINT = 'Add protea_reaper to shared_preload_libraries and restart the server; until then sweep with SELECT protea_reaper_run_once().';
     END IF;
 END
