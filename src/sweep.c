@@ -310,6 +310,14 @@ ensure_plans(void)
 	plan_event_name = MemoryContextStrdup(TopMemoryContext, tables.event_name);
 }
 
+/* Connect to SPI; every entry point below does, so that callers need not */
+static void
+connect_spi(void)
+{
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "protea_reaper could not connect to SPI");
+}
+
 /* The error_message of a job the sweep fails, as PROTEA's old reaper wrote it */
 static char *
 timeout_message(void)
@@ -340,7 +348,7 @@ reaper_sweep_batch(void)
 	uint64		reaped;
 	int			ret;
 
-	SPI_connect();
+	connect_spi();
 	ensure_plans();
 
 	message = timeout_message();
@@ -381,7 +389,7 @@ reaper_sweep_count_alive(void)
 	uint64		alive;
 	int			ret;
 
-	SPI_connect();
+	connect_spi();
 	ensure_plans();
 
 	values[0] = Int32GetDatum(reaper_timeout_seconds);
@@ -411,8 +419,9 @@ reaper_sweep_count_alive(void)
 /*
  * reaper_sweep
  *		A whole sweep in the caller's transaction: the live jobs are counted,
- *		then batches run until one comes back short.  Each batch sees the
- *		previous ones' updates (a new command), so none is failed twice.
+ *		then batches run until one comes back short.  SPI starts each batch
+ *		with a new command, so it sees the previous batches' updates and no
+ *		job is failed twice.
  */
 void
 reaper_sweep(ReaperSweepResult *result)
@@ -425,7 +434,6 @@ reaper_sweep(ReaperSweepResult *result)
 	{
 		batch = reaper_sweep_batch();
 		result->reaped += batch;
-		CommandCounterIncrement();
 	} while (batch >= (uint64) reaper_batch_size);
 }
 
@@ -465,7 +473,7 @@ reaper_fail_job(Datum job_id, const char *reason)
 	bool		isnull;
 	int			ret;
 
-	SPI_connect();
+	connect_spi();
 	resolve_tables(&tables);
 
 	/* Rare and interactive: prepared per call, never kept */
@@ -525,7 +533,7 @@ reaper_list_running(Tuplestorestate *tupstore, TupleDesc tupdesc)
 	Datum		values[2];
 	int			ret;
 
-	SPI_connect();
+	connect_spi();
 	resolve_tables(&tables);
 
 	plan = SPI_prepare(psprintf(list_sql, tables.job_name, tables.event_name),

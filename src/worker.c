@@ -112,34 +112,39 @@ apply_session_settings(void)
 	reaper_status_settings_in_force();
 }
 
-/* Become idle for a reason, logging it once when it starts */
+/*
+ * go_idle
+ *		Show why the worker is idle; log the reason once, when it starts.
+ */
 static void
 go_idle(ReaperIdleReason reason)
 {
-	if (idle_reason == reason)
-		return;
-	idle_reason = reason;
+	bool		first = (idle_reason != reason);
 
+	idle_reason = reason;
 	switch (reason)
 	{
 		case REAPER_IDLE_DISABLED:
 			reaper_status_set_state("disabled");
-			ereport(LOG,
-					(errmsg("protea_reaper is idle: protea_reaper.enabled is off")));
+			if (first)
+				ereport(LOG,
+						(errmsg("protea_reaper is idle: protea_reaper.enabled is off")));
 			break;
 		case REAPER_IDLE_RECOVERY:
 			reaper_status_set_state("in recovery");
-			ereport(LOG,
-					(errmsg("protea_reaper is idle while the server is in recovery"),
-					 errdetail("It starts reaping once the server is promoted.")));
+			if (first)
+				ereport(LOG,
+						(errmsg("protea_reaper is idle while the server is in recovery"),
+						 errdetail("It starts reaping once the server is promoted.")));
 			break;
 		case REAPER_IDLE_NO_EXTENSION:
 			reaper_status_set_state("no extension");
-			ereport(LOG,
-					(errmsg("protea_reaper is idle: extension \"protea_reaper\" is not installed in database \"%s\"",
-							reaper_database),
-					 errhint("Run CREATE EXTENSION protea_reaper in database \"%s\" to let the reaper act there, or set protea_reaper.database.",
-							 reaper_database)));
+			if (first)
+				ereport(LOG,
+						(errmsg("protea_reaper is idle: extension \"protea_reaper\" is not installed in database \"%s\"",
+								reaper_database),
+						 errhint("Run CREATE EXTENSION protea_reaper in database \"%s\" to let the reaper act there, or set protea_reaper.database.",
+								 reaper_database)));
 			break;
 		case REAPER_ACTIVE:
 			break;

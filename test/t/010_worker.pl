@@ -133,6 +133,12 @@ my $dropped = add_job($node, 9);
 $offset = -s $node->logfile;
 $node->wait_for_log(qr/protea_reaper is idle: extension "protea_reaper" is not installed/, $offset);
 ok(stays_running($node, $dropped, 2), 'after DROP EXTENSION the worker writes nothing');
+# The status is server-wide: read it from another database that has the extension
+$node->safe_psql('postgres', 'CREATE DATABASE ops');
+$node->safe_psql('ops', 'CREATE EXTENSION protea_reaper');
+sleep(2);
+is($node->safe_psql('ops', 'SELECT state, database FROM protea_reaper_status()'),
+	'no extension|postgres', 'status says why the worker is idle, cycle after cycle');
 is(worker_pid($node), $pid, 'the same worker is still there');
 
 $node->stop;
