@@ -18,7 +18,7 @@ REGRESS = setup core guards settings tables batches api
 REGRESS_OPTS = --inputdir=.
 
 # pg_isolation_regress: test/isolation/specs/<name>.spec
-ISOLATION =
+ISOLATION = complete_during_sweep event_during_sweep concurrent_sweeps locked_job delete_during_sweep
 ISOLATION_OPTS = --inputdir=test/isolation
 
 # TAP: test/t/*.pl with PostgreSQL::Test::Cluster
