@@ -97,7 +97,10 @@ reaper_worker_register(void)
  * apply_session_settings
  *		Settings the worker's own session runs with.  search_path is empty so
  *		that nothing a user creates can be resolved in place of pg_catalog;
- *		the timeouts bound how long a cycle can wait behind other sessions.
+ *		READ COMMITTED lets FOR UPDATE re-check a row that changed since the
+ *		snapshot instead of failing the batch with a serialization error,
+ *		whatever default_transaction_isolation says; the timeouts bound how
+ *		long a cycle can wait behind other sessions.
  */
 static void
 apply_session_settings(void)
@@ -105,6 +108,8 @@ apply_session_settings(void)
 	char		buf[32];
 
 	SetConfigOption("search_path", "", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("default_transaction_isolation", "read committed",
+					PGC_SUSET, PGC_S_OVERRIDE);
 	snprintf(buf, sizeof(buf), "%d", reaper_lock_timeout_ms);
 	SetConfigOption("lock_timeout", buf, PGC_SUSET, PGC_S_OVERRIDE);
 	snprintf(buf, sizeof(buf), "%d", reaper_statement_timeout_ms);

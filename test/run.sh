@@ -6,6 +6,7 @@
 #   - pg_regress         sql/*.sql against expected/*.out (own temp instance)
 #   - pg_isolation_regress test/isolation/specs (own temp instance)
 #   - prove              test/t/*.pl (each test starts its own clusters)
+# Each regress test, isolation spec and TAP assertion counts once.
 # Every server is stopped on exit.  Ends with "N passed, N failed" and exits
 # non-zero on any failure.
 set -u
@@ -44,20 +45,29 @@ if [ -n "$(ls "$T"/test/isolation/specs/*.spec 2>/dev/null)" ]; then
 fi
 
 say "TAP (prove)"
+# each assertion counts; a file that dies without a failed assertion counts once
 for t in "$T"/test/t/*.pl; do
     [ -e "$t" ] || continue
     name=test/t/$(basename "$t")
     if as_pg make -C "$T" -s PG_CONFIG="$PG_CONFIG" installcheck REGRESS= ISOLATION= \
         PROVE_TESTS="$name" PROVE_FLAGS="-v" > "$WORKDIR/tap.out" 2>&1; then
-        grep -E '^(ok|not ok|# )' "$WORKDIR/tap.out" | grep -vE '^# (Subtest|Looks)' | head -200
-        PASSED=$((PASSED + 1)); echo "$name ... ok"
+        status=ok
     else
+        status=FAILED
+    fi
+    ok=$(grep -cE '^ok [0-9]' "$WORKDIR/tap.out")
+    bad=$(grep -cE '^not ok [0-9]' "$WORKDIR/tap.out")
+    PASSED=$((PASSED + ok)); FAILED=$((FAILED + bad))
+    if [ "$status" = ok ]; then
+        grep -E '^(ok|not ok) [0-9]|^# [^ ]' "$WORKDIR/tap.out" | grep -vE '^# (issuing|results|connect)' | head -200
+    else
+        [ "$bad" -eq 0 ] && FAILED=$((FAILED + 1))
         cat "$WORKDIR/tap.out"
         for log in "$T"/tmp_check/log/*; do
-            [ -f "$log" ] && { echo "---- $log (tail)"; tail -n 60 "$log"; }
+            [ -f "$log" ] && { echo "---- $log (tail)"; tail -n 80 "$log"; }
         done
-        FAILED=$((FAILED + 1)); echo "$name ... FAILED"
     fi
+    echo "$name ... $status ($ok assertions passed, $bad failed)"
 done
 
 echo
