@@ -10,7 +10,7 @@
  * audit event, in one statement.
  *
  * The statements are set-based: one statement fails a whole batch, however
- * many candidates there are.  They are prepared once per backend and kept
+ * many candidates there are, and an idle sweep is a single statement.  They are prepared once per backend and kept
  * (SPI_keepplan); thresholds travel as parameters.  The plan is made anew
  * only when the tables the settings name change.
  *
@@ -47,8 +47,8 @@ typedef struct ReaperTables
 } ReaperTables;
 
 /* Plans kept for the life of the backend, and the tables they were made for */
+static SPIPlanPtr first_plan = NULL;
 static SPIPlanPtr batch_plan = NULL;
-static SPIPlanPtr alive_plan = NULL;
 static char *plan_job_name = NULL;
 static char *plan_event_name = NULL;
 
@@ -81,7 +81,6 @@ static const char *const batch_sql =
 "   WHERE j.status = 'running'"
 "     AND j.started_at < now() - make_interval(secs => $1)"
 "     AND (le.last_ts IS NULL OR le.last_ts <= now() - make_interval(secs => $2))"
-"   ORDER BY j.started_at"
 "   LIMIT $3"
 "   FOR UPDATE OF j SKIP LOCKED"
 "), failed AS ("
@@ -101,17 +100,49 @@ static const char *const batch_sql =
 "SELECT f.id, f.operation, f.started_at, f.last_ts FROM failed AS f"
 " ORDER BY f.started_at, f.id";
 
-/* Jobs past the timeout that a recent event keeps alive.  $1, $2 as above. */
-static const char *const alive_sql =
-"SELECT j.id, j.operation, j.started_at, le.last_ts"
-"  FROM %1$s AS j"
-"  CROSS JOIN LATERAL (SELECT e.ts AS last_ts FROM %2$s AS e"
-"                       WHERE e.job_id = j.id"
-"                       ORDER BY e.ts DESC LIMIT 1) AS le"
-" WHERE j.status = 'running'"
-"   AND j.started_at < now() - make_interval(secs => $1)"
-"   AND le.last_ts > now() - make_interval(secs => $2)"
-" ORDER BY j.started_at, j.id";
+/*
+ * The first batch of a sweep: the batch statement above, plus the jobs past
+ * the timeout that a recent event keeps alive, from one scan of the
+ * candidates (an idle sweep is this statement alone).  Parameters as above.
+ * Rows come back failed first (kind true), then alive (kind false).
+ */
+static const char *const first_sql =
+"WITH candidates AS MATERIALIZED ("
+"  SELECT j.id, j.operation, j.started_at, le.last_ts,"
+"         le.last_ts > now() - make_interval(secs => $2) AS alive"
+"    FROM %1$s AS j"
+"    LEFT JOIN LATERAL (SELECT e.ts AS last_ts FROM %2$s AS e"
+"                        WHERE e.job_id = j.id"
+"                        ORDER BY e.ts DESC LIMIT 1) AS le ON true"
+"   WHERE j.status = 'running'"
+"     AND j.started_at < now() - make_interval(secs => $1)"
+"), stale AS ("
+"  SELECT j.id, c.last_ts"
+"    FROM candidates AS c JOIN %1$s AS j ON j.id = c.id"
+"   WHERE c.alive IS NOT TRUE"
+"     AND j.status = 'running'"
+"     AND j.started_at < now() - make_interval(secs => $1)"
+"   LIMIT $3"
+"   FOR UPDATE OF j SKIP LOCKED"
+"), failed AS ("
+"  UPDATE %1$s AS j"
+"     SET status = 'failed', finished_at = now(),"
+"         error_code = 'JobTimeout', error_message = $4"
+"    FROM stale AS s"
+"   WHERE j.id = s.id AND j.status = 'running'"
+"  RETURNING j.id, j.operation, j.started_at, s.last_ts"
+"), audit AS ("
+"  INSERT INTO %2$s (job_id, ts, level, event, message, fields)"
+"  SELECT f.id, now(), 'error', 'job.timeout', $4,"
+"         jsonb_build_object('timeout_seconds', $1, 'stall_seconds', $2,"
+"                            'last_event_ts', f.last_ts)"
+"    FROM failed AS f"
+")"
+"SELECT true AS failed, f.id, f.operation, f.started_at, f.last_ts FROM failed AS f"
+" UNION ALL "
+"SELECT false, c.id, c.operation, c.started_at, c.last_ts FROM candidates AS c"
+" WHERE c.alive"
+" ORDER BY 1 DESC, 4, 2";
 
 /* Every running job, with the verdict a sweep would reach on it now. */
 static const char *const list_sql =
@@ -278,8 +309,7 @@ static void
 ensure_plans(void)
 {
 	ReaperTables tables;
-	Oid			batch_types[4] = {INT4OID, INT4OID, INT4OID, TEXTOID};
-	Oid			alive_types[2] = {INT4OID, INT4OID};
+	Oid			types[4] = {INT4OID, INT4OID, INT4OID, TEXTOID};
 
 	resolve_tables(&tables);
 
@@ -293,10 +323,10 @@ ensure_plans(void)
 		SPI_freeplan(batch_plan);
 		batch_plan = NULL;
 	}
-	if (alive_plan != NULL)
+	if (first_plan != NULL)
 	{
-		SPI_freeplan(alive_plan);
-		alive_plan = NULL;
+		SPI_freeplan(first_plan);
+		first_plan = NULL;
 	}
 	if (plan_job_name != NULL)
 		pfree(plan_job_name);
@@ -304,8 +334,8 @@ ensure_plans(void)
 		pfree(plan_event_name);
 	plan_job_name = plan_event_name = NULL;
 
-	alive_plan = prepare_kept(alive_sql, &tables, 2, alive_types);
-	batch_plan = prepare_kept(batch_sql, &tables, 4, batch_types);
+	first_plan = prepare_kept(first_sql, &tables, 4, types);
+	batch_plan = prepare_kept(batch_sql, &tables, 4, types);
 	plan_job_name = MemoryContextStrdup(TopMemoryContext, tables.job_name);
 	plan_event_name = MemoryContextStrdup(TopMemoryContext, tables.event_name);
 }
@@ -335,17 +365,43 @@ spi_text(HeapTuple tuple, int col)
 	return value ? value : "none";
 }
 
+/* Log one job a batch failed */
+static void
+log_failed(HeapTuple tuple, int col, const char *message)
+{
+	ereport(LOG,
+			(errmsg("Reaper failed stale job %s.", spi_text(tuple, col)),
+			 errdetail("operation %s, started_at %s, last job_event %s; %s.",
+					   spi_text(tuple, col + 1), spi_text(tuple, col + 2),
+					   spi_text(tuple, col + 3), message)));
+}
+
+/* Log one job past the timeout kept alive by a recent event */
+static void
+log_alive(HeapTuple tuple, int col)
+{
+	ereport(reaper_log_skipped ? LOG : DEBUG1,
+			(errmsg("Reaper skipped live job."),
+			 errdetail("job %s, operation %s, started_at %s, last job_event %s is within stall_seconds=%d.",
+					   spi_text(tuple, col), spi_text(tuple, col + 1),
+					   spi_text(tuple, col + 2), spi_text(tuple, col + 3),
+					   reaper_stall_seconds)));
+}
+
 /*
  * reaper_sweep_batch
- *		Fail at most batch_size stale jobs with one statement, logging each.
+ *		Fail at most batch_size stale jobs with one statement, logging each,
+ *		and return how many.  The first batch of a sweep passes alive: it
+ *		also counts (and logs) the jobs past the timeout that a recent event
+ *		keeps alive, from the same scan; later batches pass NULL.
  */
 uint64
-reaper_sweep_batch(void)
+reaper_sweep_batch(uint64 *alive)
 {
 	Datum		values[4];
 	char		nulls[4] = {' ', ' ', ' ', ' '};
 	char	   *message;
-	uint64		reaped;
+	uint64		reaped = 0;
 	int			ret;
 
 	connect_spi();
@@ -357,20 +413,35 @@ reaper_sweep_batch(void)
 	values[2] = Int32GetDatum(reaper_batch_size);
 	values[3] = CStringGetTextDatum(message);
 
-	ret = SPI_execute_plan(batch_plan, values, nulls, false, 0);
+	ret = SPI_execute_plan(alive ? first_plan : batch_plan, values, nulls, false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "protea_reaper sweep failed: %s", SPI_result_code_string(ret));
 
-	reaped = SPI_processed;
-	for (uint64 i = 0; i < reaped; i++)
+	if (alive == NULL)
 	{
-		HeapTuple	tuple = SPI_tuptable->vals[i];
+		reaped = SPI_processed;
+		for (uint64 i = 0; i < reaped; i++)
+			log_failed(SPI_tuptable->vals[i], 1, message);
+	}
+	else
+	{
+		*alive = 0;
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	tuple = SPI_tuptable->vals[i];
+			bool		isnull;
 
-		ereport(LOG,
-				(errmsg("Reaper failed stale job %s.", spi_text(tuple, 1)),
-				 errdetail("operation %s, started_at %s, last job_event %s; %s.",
-						   spi_text(tuple, 2), spi_text(tuple, 3),
-						   spi_text(tuple, 4), message)));
+			if (DatumGetBool(SPI_getbinval(tuple, SPI_tuptable->tupdesc, 1, &isnull)))
+			{
+				log_failed(tuple, 2, message);
+				reaped++;
+			}
+			else
+			{
+				log_alive(tuple, 2);
+				(*alive)++;
+			}
+		}
 	}
 
 	SPI_finish();
@@ -378,48 +449,9 @@ reaper_sweep_batch(void)
 }
 
 /*
- * reaper_sweep_count_alive
- *		Count the running jobs past the timeout that a recent job_event keeps
- *		alive, logging each (at DEBUG1 unless protea_reaper.log_skipped).
- */
-uint64
-reaper_sweep_count_alive(void)
-{
-	Datum		values[2];
-	uint64		alive;
-	int			ret;
-
-	connect_spi();
-	ensure_plans();
-
-	values[0] = Int32GetDatum(reaper_timeout_seconds);
-	values[1] = Int32GetDatum(reaper_stall_seconds);
-
-	ret = SPI_execute_plan(alive_plan, values, NULL, true, 0);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "protea_reaper sweep failed: %s", SPI_result_code_string(ret));
-
-	alive = SPI_processed;
-	for (uint64 i = 0; i < alive; i++)
-	{
-		HeapTuple	tuple = SPI_tuptable->vals[i];
-
-		ereport(reaper_log_skipped ? LOG : DEBUG1,
-				(errmsg("Reaper skipped live job."),
-				 errdetail("job %s, operation %s, started_at %s, last job_event %s is within stall_seconds=%d.",
-						   spi_text(tuple, 1), spi_text(tuple, 2),
-						   spi_text(tuple, 3), spi_text(tuple, 4),
-						   reaper_stall_seconds)));
-	}
-
-	SPI_finish();
-	return alive;
-}
-
-/*
  * reaper_sweep
- *		A whole sweep in the caller's transaction: the live jobs are counted,
- *		then batches run until one comes back short.  SPI starts each batch
+ *		A whole sweep in the caller's transaction: batches run until one
+ *		comes back short.  SPI starts each batch
  *		with a new command, so it sees the previous batches' updates and no
  *		job is failed twice.
  */
@@ -428,13 +460,13 @@ reaper_sweep(ReaperSweepResult *result)
 {
 	uint64		batch;
 
-	result->alive = reaper_sweep_count_alive();
-	result->reaped = 0;
-	do
+	batch = reaper_sweep_batch(&result->alive);
+	result->reaped = batch;
+	while (batch >= (uint64) reaper_batch_size)
 	{
-		batch = reaper_sweep_batch();
+		batch = reaper_sweep_batch(NULL);
 		result->reaped += batch;
-	} while (batch >= (uint64) reaper_batch_size);
+	}
 }
 
 /*

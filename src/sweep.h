@@ -22,11 +22,11 @@ typedef struct ReaperSweepResult
 	uint64		alive;			/* jobs past the timeout kept for a recent event */
 } ReaperSweepResult;
 
-/* Fail at most batch_size stale jobs in one statement; returns how many. */
-extern uint64 reaper_sweep_batch(void);
-
-/* Count (and log) running jobs past the timeout that are kept alive. */
-extern uint64 reaper_sweep_count_alive(void);
+/*
+ * Fail at most batch_size stale jobs in one statement; returns how many.
+ * The first batch of a sweep also counts the live jobs into *alive.
+ */
+extern uint64 reaper_sweep_batch(uint64 *alive);
 
 /* A whole sweep inside the current transaction: every batch, then the log. */
 extern void reaper_sweep(ReaperSweepResult *result);

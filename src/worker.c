@@ -171,14 +171,15 @@ end_cycle_transaction(void)
 {
 	PopActiveSnapshot();
 	CommitTransactionCommand();
-	pgstat_report_stat(true);
 }
 
 /*
  * sweep_cycle
- *		One sweep: first check the extension is installed and count the live
- *		jobs, then fail stale jobs a batch per transaction, so that a large
- *		backlog never holds one huge transaction and its row locks.
+ *		One sweep.  The first transaction checks that the extension is
+ *		installed and runs the first batch, which also counts the live jobs:
+ *		that is all an idle cycle needs; further batches, when there is a backlog,
+ *		get a transaction each, so that a large backlog never holds one huge
+ *		transaction and its row locks.
  *
  * Returns false when the worker is idle because the extension is missing.
  */
@@ -193,18 +194,18 @@ sweep_cycle(ReaperSweepResult *result)
 		end_cycle_transaction();
 		return false;
 	}
-	result->alive = reaper_sweep_count_alive();
+	batch = reaper_sweep_batch(&result->alive);
 	end_cycle_transaction();
+	result->reaped = batch;
 
-	result->reaped = 0;
-	do
+	while (batch >= (uint64) reaper_batch_size)
 	{
+		CHECK_FOR_INTERRUPTS();
 		begin_cycle_transaction();
-		batch = reaper_sweep_batch();
+		batch = reaper_sweep_batch(NULL);
 		end_cycle_transaction();
 		result->reaped += batch;
-		CHECK_FOR_INTERRUPTS();
-	} while (batch >= (uint64) reaper_batch_size);
+	}
 
 	return true;
 }
@@ -315,6 +316,7 @@ run_cycle(void)
 	PG_END_TRY();
 
 	MemoryContextSwitchTo(TopMemoryContext);
+	pgstat_report_stat(false);
 	pgstat_report_activity(STATE_IDLE, NULL);
 }
 
