@@ -1,0 +1,616 @@
+#!/usr/bin/env bash
+# bench/run.sh: how much faster and lighter the in-server reaper is than a
+# client-side reaper, in one run.
+#
+#   sudo bash bench/run.sh
+#
+# Installs what is missing, builds and installs the extension, starts a
+# throwaway cluster (PostgreSQL's default settings, durability included; a
+# free port; a temporary directory; stopped and removed on exit), loads a
+# PROTEA-shaped data set and measures:
+#   1. sweep latency of protea_reaper_run_once() (BEGIN; ...; ROLLBACK) at
+#      10^4, 10^5, 10^6 finished jobs, nothing to reap and 200 to reap;
+#   2. the client-side reaper (bench/reaper_client.c, the old Python
+#      reaper's statements) on the same data, and the ratio;
+#   3. scaling in finished jobs and in running jobs (500..4000);
+#   4. a mass reap of 100,000 stale jobs at batch_size 1000 and 10000: jobs/s
+#      and WAL bytes per failed job;
+#   5. the background worker's CPU per idle cycle and its memory, beside the
+#      client-side reaper's;
+#   6. a pgbench workload's tps and p99 with the worker sweeping every second
+#      vs disabled.
+# and, as separately labelled variants: figures 1 and 4 again with the
+# partial index this benchmark recommends (job (started_at) WHERE status =
+# 'running'), and with PL/pgSQL prototypes of the sweep shapes it proposes
+# (bench/sql/proposed.sql; the extension itself is not changed).  Prints
+# every table and writes them to bench/results/latest.md.
+#
+# Knobs (environment): RUNS (25), PACED_RUNS (20), MASS_RUNS (3),
+# MASS_JOBS (100000), WATCH_SECONDS (65), PGBENCH_SECONDS (10),
+# PGBENCH_ROUNDS (5 pairs), PGBENCH_CLIENTS (4), SHARED_BUFFERS (empty:
+# PostgreSQL's default), SIZES ("10000 100000 1000000"), VARIANT (1: also
+# measure the variants), BENCH_COMMIT (the report's label for the code
+# measured; default git describe --dirty of the checkout).
+set -euo pipefail
+. "$(dirname "$0")/../test/lib.sh"
+PACKAGES="$PACKAGES libpq-dev"
+
+RUNS=${RUNS:-25}
+PACED_RUNS=${PACED_RUNS:-20}
+MASS_RUNS=${MASS_RUNS:-3}
+MASS_JOBS=${MASS_JOBS:-100000}
+WATCH_SECONDS=${WATCH_SECONDS:-65}
+PGBENCH_SECONDS=${PGBENCH_SECONDS:-10}
+PGBENCH_ROUNDS=${PGBENCH_ROUNDS:-5}
+PGBENCH_CLIENTS=${PGBENCH_CLIENTS:-4}
+SHARED_BUFFERS=${SHARED_BUFFERS:-}
+SIZES=${SIZES:-"10000 100000 1000000"}
+VARIANT=${VARIANT:-1}
+TIMEOUT_S=21600			# protea_reaper.timeout_seconds default
+STALL_S=1800			# protea_reaper.stall_seconds default
+IDLE_STALL_S=2592000	# 30 days: the 200 stale jobs count as alive, nothing to reap
+RESULTS_DIR=$REPO/bench/results
+BENCH_T0=$(date +%s)
+
+ensure_packages
+build_and_install
+make_workdir
+CHILDREN=""
+cleanup() {
+    local p
+    for p in $CHILDREN; do kill "$p" 2>/dev/null || true; done
+    stop_clusters
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+RAW=$WORKDIR/raw
+REPORT=$WORKDIR/report.md
+mkdir -p "$RAW" "$WORKDIR/pgbench" "$RESULTS_DIR"
+chown "$RUN_AS" "$WORKDIR/pgbench"
+: > "$REPORT"
+
+# emit: a line of the report, on stdout and in the results file
+emit() { printf '%s\n' "$*" | tee -a "$REPORT"; }
+progress() { printf '\n==> [%4ds] %s\n' $(( $(date +%s) - BENCH_T0 )) "$*"; }
+
+say "compiling the client-side reaper (bench/reaper_client.c)"
+CLIENT=$WORKDIR/reaper_client
+gcc -O2 -Wall -o "$CLIENT" "$REPO/bench/reaper_client.c" -I"$("$PG_CONFIG" --includedir)" -lpq
+
+# -------------------------------------------------------------- the cluster
+PORT=$(free_port)
+DATA=$WORKDIR/data
+as_pg initdb -D "$DATA" -A trust -U postgres >/dev/null
+cat >> "$DATA/postgresql.conf" <<CONF
+port = $PORT
+listen_addresses = ''
+unix_socket_directories = '$WORKDIR'
+shared_preload_libraries = 'protea_reaper'
+protea_reaper.database = 'bench'
+protea_reaper.interval_seconds = 1
+protea_reaper.enabled = off
+CONF
+[ -n "$SHARED_BUFFERS" ] && echo "shared_buffers = '$SHARED_BUFFERS'" >> "$DATA/postgresql.conf"
+as_pg pg_ctl -D "$DATA" -l "$WORKDIR/server.log" -w start >/dev/null
+
+CONN="host=$WORKDIR port=$PORT dbname=bench user=postgres"
+sql() { as_pg psql -h "$WORKDIR" -p "$PORT" -X -q -v ON_ERROR_STOP=1 -P pager=off -d bench "$@"; }
+sqlv() { sql -At "$@"; }
+as_pg psql -h "$WORKDIR" -p "$PORT" -X -q -d postgres -c "CREATE DATABASE bench"
+sql -f "$WORKDIR/tree/test/protea_schema.sql"
+sql -c "CREATE EXTENSION protea_reaper"
+sql -c "CREATE EXTENSION pageinspect"	# bt_metap(): index depth, for the scaling figure
+sql -f "$WORKDIR/tree/bench/sql/datagen.sql"
+sql -f "$WORKDIR/tree/bench/sql/proposed.sql"
+
+# ------------------------------------------------------------------ helpers
+# stats: "median min max n" of column COL of FILE
+stats() {
+    awk -v c="${2:-1}" '{print $c}' "$1" | sort -g | awk '
+        {v[NR] = $1}
+        END {
+            n = NR
+            if (n == 0) { print "nan nan nan 0"; exit }
+            m = (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+            printf "%.3f %.3f %.3f %d\n", m, v[1], v[n], n
+        }'
+}
+med() { stats "$1" "${2:-1}" | cut -d' ' -f1; }
+# fmt: "median [min-max]" from a stats line, with a printf format
+fmt() { echo "$1" | awk -v f="${2:-%.2f}" '{printf f " [" f "–" f "]", $1, $2, $3}'; }
+calc() { awk "BEGIN { printf \"${2:-%.2f}\", $1 }"; }
+verdict() { awk "BEGIN { print ($1) ? \"PASS\" : \"MISS\" }"; }
+# check that every line of FILE has column COL = WANT
+check_col() {
+    local bad
+    bad=$(awk -v c="$2" -v w="$3" '$c != w' "$1" | wc -l)
+    [ "$bad" -eq 0 ] || emit "WARNING: $(basename "$1"): $bad run(s) with column $2 != $3"
+}
+
+# Load the data set to N finished jobs.  Large steps drop PROTEA's secondary
+# indexes, load in two parallel sessions and rebuild the very same indexes;
+# FK triggers are skipped during the load (the rows are consistent by
+# construction).
+FINISHED=0
+grow_to() {
+    local n=$1 mid
+    [ "$n" -le "$FINISHED" ] && return 0
+    if [ $(( n - FINISHED )) -le 100000 ]; then
+        sql -c "SET session_replication_role = replica" \
+            -c "SELECT bench.add_finished($((FINISHED + 1)), $n)" >/dev/null
+    else
+        sql -c "DROP INDEX job_event_job_id_ts, job_event_event_ts, job_operation_created_at, job_status_created_at, job_created_at, job_parent_job_id"
+        mid=$(( (FINISHED + n) / 2 ))
+        sql -c "SET session_replication_role = replica" -c "SELECT bench.add_finished($((FINISHED + 1)), $mid)" >/dev/null &
+        local p1=$!
+        sql -c "SET session_replication_role = replica" -c "SELECT bench.add_finished($((mid + 1)), $n)" >/dev/null &
+        local p2=$!
+        wait $p1; wait $p2
+        # PROTEA's index definitions, exactly as in test/protea_schema.sql
+        sql -c "SET maintenance_work_mem = '1GB'" \
+            -c "CREATE INDEX job_operation_created_at ON job (operation, created_at)" \
+            -c "CREATE INDEX job_status_created_at ON job (status, created_at)" \
+            -c "CREATE INDEX job_created_at ON job (created_at)" \
+            -c "CREATE INDEX job_parent_job_id ON job (parent_job_id)" &
+        p1=$!
+        sql -c "SET maintenance_work_mem = '1GB'" \
+            -c "CREATE INDEX job_event_job_id_ts ON job_event (job_id, ts)" \
+            -c "CREATE INDEX job_event_event_ts ON job_event (event, ts)" &
+        p2=$!
+        wait $p1; wait $p2
+    fi
+    FINISHED=$n
+    sql -c "VACUUM ANALYZE job, job_event"
+}
+
+shape() { sql -c "SELECT * FROM bench.shape()"; }
+
+# EXPLAIN (ANALYZE, BUFFERS, WAL) of the sweep's statements, their text
+# taken verbatim from src/sweep.c (bench/extract_sql.sh), as generic plans
+# (what the kept SPI plans become), in the order a sweep runs them, inside
+# a rolled-back transaction after one unmeasured execution.  psql variables
+# timeout, stall, batch.
+EXPLAIN_SQL=$WORKDIR/explain.sql
+{
+    echo "SET plan_cache_mode = force_generic_plan;"
+    STMTS=""
+    for name in alive_sql first_sql batch_sql; do
+        text=$(bash "$WORKDIR/tree/bench/extract_sql.sh" "$WORKDIR/tree/src/sweep.c" public.job public.job_event $name)
+        [ -n "$text" ] || continue
+        STMTS="$STMTS $name"
+        if [ $name = alive_sql ]; then
+            echo "PREPARE $name(int, int) AS $text;"
+        else
+            echo "PREPARE $name(int, int, int, text) AS $text;"
+        fi
+    done
+    args() { [ "$1" = alive_sql ] && echo "(:timeout, :stall)" || echo "(:timeout, :stall, :batch, 'Job stalled (explain)')"; }
+    echo "BEGIN;"
+    echo '\o /dev/null'
+    echo "SAVEPOINT warm;"
+    for name in $STMTS; do echo "EXECUTE $name$(args $name);"; done
+    echo "ROLLBACK TO SAVEPOINT warm;"
+    echo '\o'
+    for name in $STMTS; do
+        echo "\\echo '--- $name'"
+        echo "EXPLAIN (ANALYZE, BUFFERS, WAL) EXECUTE $name$(args $name);"
+    done
+    echo "ROLLBACK;"
+} > "$EXPLAIN_SQL"
+chmod 644 "$EXPLAIN_SQL"
+# explain FILE STALL BATCH: the above on the current data, kept with the raw
+# results, plus the depth of the indexes the sweep descends
+explain() {
+    sql -v timeout=$TIMEOUT_S -v stall="$2" -v batch="$3" -f "$EXPLAIN_SQL" > "$1" 2>&1 || true
+    sqlv -F' ' -c "SELECT 'btree levels: job_event_job_id_ts', (bt_metap('job_event_job_id_ts')).level + 1, 'job_status_created_at', (bt_metap('job_status_created_at')).level + 1" >> "$1" 2>&1 || true
+}
+# explain_summary FILE: "levels name:buffers:ms ..." (top node of each statement)
+explain_summary() {
+    awk '/^--- / {s = $2; order[++n] = s}
+         /Buffers: shared/ && s != "" && !seen[s]++ {
+             match($0, /hit=[0-9]+/); h = substr($0, RSTART + 4, RLENGTH - 4); r = 0
+             if (match($0, /read=[0-9]+/)) r = substr($0, RSTART + 5, RLENGTH - 5); buf[s] = h + r}
+         /Execution Time/ {split($0, x, ": "); ms[s] = x[2] + 0}
+         /^btree levels/ {lv = $4}
+         END {printf "%s", lv; for (i = 1; i <= n; i++) printf " %s:%s:%.2f", order[i], buf[order[i]], ms[order[i]]; print ""}' "$1"
+}
+
+# settle: a CHECKPOINT, then wait (up to 60 s) until no autovacuum worker
+# runs, so that a series starts on a quiet server
+settle() {
+    sql -c "CHECKPOINT"
+    for _ in $(seq 1 60); do
+        [ "$(sqlv -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'")" = 0 ] && return 0
+        sleep 1
+    done
+}
+
+# qseries FILE RUNS QUERY [SETUP]: BEGIN; QUERY; ROLLBACK per run; QUERY
+# returns (server_ms, reaped, wal_bytes), so FILE has the columns of the
+# inserver mode: round-trip ms, server ms, reaped, WAL bytes
+qseries() {
+    "$CLIENT" "$CONN" query "$2" "${4:-}" "$3" > "$1"
+}
+# duel DIR CASE RUNS STALL QUERY: run_once() today and a prototype QUERY
+# interleaved on two connections; today_CASE.txt, prop_CASE.txt (round trip,
+# server ms, reaped, WAL) and speedup_CASE.txt (today ÷ prototype, server ms)
+duel() {
+    "$CLIENT" "$CONN" duel "$3" "SET protea_reaper.stall_seconds = $4" "$RUN_ONCE" "" "$5" > "$1/duel_$2.txt"
+    cut -d' ' -f1-4 "$1/duel_$2.txt" > "$1/today_$2.txt"
+    cut -d' ' -f5-8 "$1/duel_$2.txt" > "$1/prop_$2.txt"
+    awk '{printf "%.3f\n", $2 / $6}' "$1/duel_$2.txt" > "$1/speedup_$2.txt"
+}
+CACHED="SELECT server_ms, reaped, wal_bytes FROM bench.measure('SELECT stale FROM bench.classify_cached($TIMEOUT_S, $IDLE_STALL_S)')"
+# the jobs an earlier idle cycle found alive (all candidates, nothing to reap)
+remember_alive() {
+    sql -c "TRUNCATE bench.known_alive" \
+        -c "INSERT INTO bench.known_alive SELECT id FROM job WHERE status = 'running' AND started_at < now() - make_interval(secs => $TIMEOUT_S)" >/dev/null
+}
+proposed() {	# stall batch: the prototype's query for bench.measure
+    echo "SELECT server_ms, reaped, wal_bytes FROM bench.measure('SELECT reaped FROM bench.sweep_proposed($TIMEOUT_S, $1, $2)')"
+}
+RUN_ONCE="SELECT server_ms, reaped, wal_bytes FROM bench.timed_run_once()"
+
+# The four sweep series on the current data: in-server and client, nothing
+# to reap and 200 (10 % of the running jobs) to reap.  TAG names the files.
+sweep_series() {
+    local tag=$1 stale=$2 cands=$3
+    settle
+    sql -c "SELECT bench.refresh_alive()" >/dev/null
+    pair "$RAW" idle "$tag" $IDLE_STALL_S
+    pair "$RAW" reap "$tag" $STALL_S
+    check_col "$RAW/in_idle_$tag.txt" 3 0
+    check_col "$RAW/in_reap_$tag.txt" 3 "$stale"
+    check_col "$RAW/cl_idle_$tag.txt" 3 0
+    check_col "$RAW/cl_reap_$tag.txt" 3 "$stale"
+    check_col "$RAW/cl_idle_$tag.txt" 2 "$cands"
+}
+
+# pair DIR CASE TAG STALL: in-server and client runs interleaved (one of
+# each per run, on two connections); split into in_CASE_TAG.txt (round
+# trip, server ms, reaped, WAL) and cl_CASE_TAG.txt (ms, candidates,
+# failed); ratio_CASE_TAG.txt has client ÷ in-server round trip per run
+pair() {
+    "$CLIENT" "$CONN" pair "$RUNS" $TIMEOUT_S "$4" > "$1/pair_$2_$3.txt"
+    cut -d' ' -f1-4 "$1/pair_$2_$3.txt" > "$1/in_$2_$3.txt"
+    cut -d' ' -f5-7 "$1/pair_$2_$3.txt" > "$1/cl_$2_$3.txt"
+    awk '{printf "%.3f\n", $5 / $1}' "$1/pair_$2_$3.txt" > "$1/ratio_$2_$3.txt"
+}
+
+# One row of the sweep table
+sweep_rows() {
+    local tag=$1 label=$2 c
+    for c in idle reap; do
+        local in_srv in_rt cl ratio what
+        in_srv=$(stats "$RAW/in_${c}_$tag.txt" 2)
+        in_rt=$(stats "$RAW/in_${c}_$tag.txt" 1)
+        cl=$(stats "$RAW/cl_${c}_$tag.txt" 1)
+        ratio=$(fmt "$(stats "$RAW/ratio_${c}_$tag.txt")" %.1f)
+        [ "$c" = idle ] && what="nothing to reap" || what="$(head -1 "$RAW/in_reap_$tag.txt" | cut -d' ' -f3) to reap"
+        emit "| $label | $what | $(fmt "$in_srv") | $(fmt "$in_rt") | $(fmt "$cl" %.1f) | $ratio |"
+    done
+}
+
+# Mass reap: RUNS_N rolled-back run_once() calls at batch size B over the
+# mass set; a CHECKPOINT before each (so each run pays the same full-page
+# images) and a VACUUM after (so each starts from the same table state).
+mass_series() {	# batch tag query
+    local b=$1 tag=$2 q=$3 r
+    : > "$RAW/mass_${b}_$tag.txt"
+    for r in $(seq 1 "$MASS_RUNS"); do
+        settle
+        REAPER_CLIENT_WARMUP=0 "$CLIENT" "$CONN" query 1 \
+            "SET protea_reaper.batch_size = $b; SET protea_reaper.stall_seconds = $STALL_S" \
+            "$q" >> "$RAW/mass_${b}_$tag.txt"
+        sql -c "VACUUM job, job_event"
+    done
+    check_col "$RAW/mass_${b}_$tag.txt" 3 $((MASS_JOBS + 200))
+}
+
+mass_rows() {
+    local tag=$1 label=$2 b
+    for b in 1000 10000; do
+        local f=$RAW/mass_${b}_$tag.txt n
+        n=$(head -1 "$f" | cut -d' ' -f3)
+        # jobs/s per run = failed / server seconds
+        awk -v n="$n" '{printf "%.1f\n", n / ($2 / 1000)}' "$f" > "$f.rate"
+        awk -v n="$n" '{printf "%.1f\n", $4 / n}' "$f" > "$f.wal"
+        emit "| $label | $b | $n | $(stats "$f" 1 | cut -d' ' -f4) | $(fmt "$(stats "$f" 2 | awk '{print $1/1000, $2/1000, $3/1000}')" %.2f) | $(fmt "$(stats "$f.rate")" %.0f) | $(fmt "$(stats "$f.wal")" %.0f) |"
+    done
+}
+
+smaps() {	# "Rss Pss Private Pss_Shmem" in kB of a process
+    awk '/^Rss:/{r=$2} /^Pss:/{p=$2} /^Private_(Clean|Dirty):/{v+=$2} /^Pss_Shmem:/{s=$2}
+         END {printf "%d %d %d %d\n", r, p, v, s}' "/proc/$1/smaps_rollup"
+}
+mb() { calc "$1 / 1024" %.1f; }
+
+set_worker() {	# enabled, stall_seconds
+    sql -c "ALTER SYSTEM SET protea_reaper.enabled = $1" \
+        -c "ALTER SYSTEM SET protea_reaper.stall_seconds = $2" \
+        -c "SELECT pg_reload_conf()" >/dev/null
+}
+
+# ================================================================== figures
+progress "loading: $(echo "$SIZES" | awk '{print $1}') finished jobs + the running pool"
+sql -c "SET session_replication_role = replica" -c "SELECT bench.add_running(1, 4000, 2000)" >/dev/null
+for n in $SIZES; do
+    progress "growing to $n finished jobs"
+    grow_to "$n"
+    settle
+    shape
+    progress "sweep latency at $n finished jobs ($RUNS runs per series)"
+    sweep_series "f$n" 200 500
+    explain "$RAW/explain_idle_f$n.txt" $IDLE_STALL_S 1000
+    explain "$RAW/explain_reap_f$n.txt" $STALL_S 1000
+done
+LAST=$FINISHED
+
+progress "scaling in running jobs at $LAST finished"
+for r in 500 1000 2000 4000; do
+    sql -c "SELECT bench.set_running($r)" -c "VACUUM ANALYZE job" >/dev/null
+    settle
+    sql -c "SELECT bench.refresh_alive()" >/dev/null
+    shape
+    pair "$RAW" idle "r$r" $IDLE_STALL_S
+    mv "$RAW/in_idle_r$r.txt" "$RAW/run_idle_$r.txt"; mv "$RAW/cl_idle_r$r.txt" "$RAW/run_clidle_$r.txt"
+    "$CLIENT" "$CONN" inserver "$RUNS" "SET protea_reaper.stall_seconds = $STALL_S" > "$RAW/run_reap_$r.txt"
+    check_col "$RAW/run_reap_$r.txt" 3 $((r / 10))
+done
+sql -c "SELECT bench.set_running(2000)" -c "VACUUM ANALYZE job" >/dev/null
+
+if [ "$VARIANT" = 1 ]; then
+    progress "variant: the recommended partial index, sweep latency at $LAST finished"
+    sql -c "CREATE INDEX bench_job_running_started_at ON job (started_at) WHERE status = 'running'" \
+        -c "ANALYZE job"
+    sweep_series "idx$LAST" 200 500
+    progress "variant: partial index + known-alive skip (prototype), paced 1/s: $PACED_RUNS runs"
+    remember_alive
+    REAPER_CLIENT_PACE_MS=1000 duel "$RAW" cachedidx "$PACED_RUNS" $IDLE_STALL_S "$CACHED"
+    sql -c "DROP INDEX bench_job_running_started_at"
+
+    progress "variant: classify once + fail by id (PL/pgSQL prototype), sweep latency at $LAST finished"
+    settle
+    sql -c "SELECT bench.refresh_alive()" >/dev/null
+    duel "$RAW" idle "$RUNS" $IDLE_STALL_S "$(proposed $IDLE_STALL_S 1000)"
+    duel "$RAW" reap "$RUNS" $STALL_S "$(proposed $STALL_S 1000)"
+    check_col "$RAW/prop_idle.txt" 3 0; check_col "$RAW/prop_reap.txt" 3 200
+    progress "paced sweeps (one per second, as the worker runs them): $PACED_RUNS runs each"
+    REAPER_CLIENT_PACE_MS=1000 duel "$RAW" paced "$PACED_RUNS" $IDLE_STALL_S "$(proposed $IDLE_STALL_S 1000)"
+    remember_alive
+    REAPER_CLIENT_PACE_MS=1000 duel "$RAW" cached "$PACED_RUNS" $IDLE_STALL_S "$CACHED"
+fi
+
+progress "worker idle cost: enabled, interval 1 s, nothing to reap; $WATCH_SECONDS s"
+set_worker on $IDLE_STALL_S
+for _ in $(seq 1 30); do
+    [ "$(sqlv -c "SELECT coalesce(cycles, 0) > 2 FROM protea_reaper_status()")" = t ] && break
+    sleep 1
+done
+"$CLIENT" "$CONN" watch "$WATCH_SECONDS" > "$RAW/watch.txt"
+WPID=$(sqlv -c "SELECT pid FROM protea_reaper_status()")
+W_MEM=$(smaps "$WPID")
+W_STATUS=$(sqlv -F' ' -c "SELECT cycles, failed_cycles, last_reaped, last_alive, state FROM protea_reaper_status()")
+# per-cycle CPU from schedstat (ns) between consecutive samples, first 2 dropped
+awk 'NR > 1 && $1 > pc { if (NR > 3) printf "%.4f\n", ($2 - pn) / ($1 - pc) / 1e6 } {pc = $1; pn = $2}' \
+    "$RAW/watch.txt" > "$RAW/watch_cpu.txt"
+awk 'NR > 2 {print $4}' "$RAW/watch.txt" > "$RAW/watch_cycle_ms.txt"
+read -r W_CYCLES W_TICKS <<<"$(awk 'NR == 2 {c0 = $1; t0 = $3} END {print $1 - c0, $3 - t0}' "$RAW/watch.txt")"
+CLK_TCK=$(getconf CLK_TCK)
+W_STAT_MS=$(calc "$W_TICKS * 1000 / $CLK_TCK / $W_CYCLES" %.3f)
+
+# the client-side reaper's memory after one sweep (it waits on its stdin)
+mkfifo "$WORKDIR/hold.in"
+"$CLIENT" "$CONN" hold $TIMEOUT_S $STALL_S < "$WORKDIR/hold.in" > "$RAW/hold.txt" &
+HOLD=$!
+CHILDREN="$CHILDREN $HOLD"
+exec 7> "$WORKDIR/hold.in"
+for _ in $(seq 1 100); do grep -q READY "$RAW/hold.txt" && break; sleep 0.1; done
+read -r _ CPID BPID _ <<<"$(cat "$RAW/hold.txt")"
+C_MEM=$(smaps "$CPID")
+B_MEM=$(smaps "$BPID")
+exec 7>&-
+wait "$HOLD" || true
+
+progress "interference: pgbench ${PGBENCH_SECONDS}s x $PGBENCH_ROUNDS rounds per mode, $PGBENCH_CLIENTS clients"
+pgb() {	# mode round
+    as_pg pgbench -h "$WORKDIR" -p "$PORT" -n -c "$PGBENCH_CLIENTS" -j 2 -T "$PGBENCH_SECONDS" \
+        -f "$WORKDIR/tree/bench/pgbench/event.sql@8" -f "$WORKDIR/tree/bench/pgbench/complete.sql@2" \
+        --log --log-prefix="$WORKDIR/pgbench/$1_$2" bench > "$RAW/pgbench_$1_$2.out" 2>&1
+}
+# p99/p50 (ms) and count of the latencies (µs, column 3) of pgbench logs
+lat_stats() {
+    awk '{print $3 / 1000}' "$@" | sort -g | awk '{v[NR] = $1} END {printf "%.3f %.3f %d\n", v[int(NR * 0.99)], v[int(NR * 0.5)], NR}'
+}
+: > "$RAW/pgbench_rounds.txt"
+for round in $(seq 1 "$PGBENCH_ROUNDS"); do
+    # a pair of rounds, off/on then on/off, each just after a checkpoint
+    if [ $((round % 2)) = 1 ]; then modes="off on"; else modes="on off"; fi
+    for mode in $modes; do
+        set_worker $mode $IDLE_STALL_S
+        sql -c "CHECKPOINT"
+        sleep 2
+        c0=$(sqlv -c "SELECT cycles FROM protea_reaper_status()")
+        pgb $mode "$round"
+        c1=$(sqlv -c "SELECT cycles FROM protea_reaper_status()")
+        # mode round cycles tps p99 p50 n
+        read -r p99 p50 n <<<"$(lat_stats "$WORKDIR"/pgbench/${mode}_${round}.*)"
+        echo "$mode $round $((c1 - c0)) $(calc "$n / $PGBENCH_SECONDS" %.1f) $p99 $p50 $n" >> "$RAW/pgbench_rounds.txt"
+    done
+done
+set_worker off $STALL_S
+for mode in off on; do
+    lat_stats "$WORKDIR"/pgbench/${mode}_*.* > "$RAW/p99_$mode.txt"
+    # per-second tps over each round, dropping its first and last second
+    for round in $(seq 1 "$PGBENCH_ROUNDS"); do
+        cat "$WORKDIR"/pgbench/${mode}_${round}.* | awk '{print $5}' | sort -n | uniq -c | sed '1d;$d' | awk '{print $1}'
+    done > "$RAW/tps_$mode.txt"
+done
+# per pair of rounds: on vs off, in %
+awk '{k = $2; if ($1 == "on") {on_p[k] = $5; on_t[k] = $4} else {off_p[k] = $5; off_t[k] = $4}}
+     END {for (k in on_p) printf "%.2f %.2f\n", (on_p[k] / off_p[k] - 1) * 100, (on_t[k] / off_t[k] - 1) * 100}' \
+    "$RAW/pgbench_rounds.txt" > "$RAW/pgbench_pairs.txt"
+
+progress "mass reap: $MASS_JOBS stale jobs, $MASS_RUNS runs per batch size"
+sql -c "SET session_replication_role = replica" -c "SELECT bench.add_mass($MASS_JOBS)" \
+    -c "VACUUM ANALYZE job, job_event" >/dev/null
+shape
+explain "$RAW/explain_mass_1000.txt" $STALL_S 1000
+for b in 1000 10000; do mass_series $b main "$RUN_ONCE"; done
+if [ "$VARIANT" = 1 ]; then
+    progress "variant: mass reap, classify once + fail by id (PL/pgSQL prototype)"
+    for b in 1000 10000; do mass_series $b prop "$(proposed $STALL_S $b)"; done
+    progress "variant: mass reap with the recommended partial index"
+    sql -c "CREATE INDEX bench_job_running_started_at ON job (started_at) WHERE status = 'running'" \
+        -c "ANALYZE job"
+    explain "$RAW/explain_mass_1000_idx.txt" $STALL_S 1000
+    for b in 1000 10000; do mass_series $b idx "$RUN_ONCE"; done
+fi
+
+# =================================================================== report
+progress "done in $(( $(date +%s) - BENCH_T0 )) s; results"
+echo
+emit "# protea_reaper benchmark"
+emit ""
+emit "$(date -u '+%Y-%m-%d %H:%M UTC'), protea_reaper ${BENCH_COMMIT:-$(git -C "$REPO" describe --always --dirty 2>/dev/null || echo '(no git)')}, $(sqlv -c "SELECT version()" | cut -d' ' -f1-2), $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GB", $2 / 1048576}' /proc/meminfo) RAM, shared_buffers $(sqlv -c "SHOW shared_buffers"), jit $(sqlv -c "SHOW jit"); other settings PostgreSQL's defaults (fsync, synchronous_commit, full_page_writes on)."
+emit "Data: PROTEA's schema and indexes (test/protea_schema.sql); 10 job_events per job; running jobs 10 % stale, 15 % old but alive, 75 % young. Timings are median [min–max] of $RUNS runs after 6 warm-up runs, in ms unless stated."
+emit ""
+emit "## 1–2. Sweep latency: in-server vs the client-side reaper (2,000 running jobs)"
+emit ""
+emit "In-server: \`BEGIN; SELECT protea_reaper_run_once(); ROLLBACK\` — *server* = clock_timestamp() around the call inside the server (bench.timed_run_once), *round trip* = that SELECT timed by a C client over the unix socket. Client-side: bench/reaper_client.c, a separate process over the same socket issuing the old Python reaper's statements (1 candidates query, 1 \`SELECT max(ts)\` per candidate, 1 UPDATE + 1 INSERT per failed job, then ROLLBACK instead of COMMIT), timed from the first query to the last reply. The two run interleaved, one of each per run on two connections (alternating which goes first), so both see the same moment of the machine; the ratio is client ÷ in-server round trip, run by run. *Nothing to reap* runs the same data with stall_seconds = 30 days, so the 200 stale jobs count as alive: the same 500 candidates are examined, nothing is written."
+emit ""
+emit "| finished jobs | case | in-server (server) | in-server (round trip) | client-side reaper | client ÷ in-server (per run) |"
+emit "| ---: | --- | ---: | ---: | ---: | ---: |"
+for n in $SIZES; do sweep_rows "f$n" "$(printf "%'d" "$n")"; done
+[ "$VARIANT" = 1 ] && sweep_rows "idx$LAST" "$(printf "%'d" "$LAST") + partial index (variant)"
+emit ""
+if [ "$VARIANT" = 1 ]; then
+    emit "### Variants: proposed sweep shapes (PL/pgSQL prototypes, bench/sql/proposed.sql), $(printf "%'d" "$LAST") finished"
+    emit ""
+    emit "*Today* = protea_reaper_run_once() as built from this checkout. *Classify once + fail by id*: one statement classifies every candidate (one last-event lookup each) and yields the alive jobs and the stale ids; the stale ids are then failed batch_size at a time by primary key, each batch re-checked under FOR UPDATE SKIP LOCKED. *Known-alive skip*: an idle cycle's classification when the worker remembers which jobs an earlier cycle found alive and until when (last event + stall_seconds), and does not look those up again (here all 500 candidates are known alive). Each prototype runs interleaved with today (one of each per run, two connections); *paced* = one run per second, as the worker runs it (cold CPU caches), $PACED_RUNS runs. Server ms, median [min–max]; ratios per run."
+    emit ""
+    emit "| sweep | nothing to reap | 200 to reap | nothing to reap, paced 1/s |"
+    emit "| --- | ---: | ---: | ---: |"
+    emit "| today | $(fmt "$(stats "$RAW/today_idle.txt" 2)") | $(fmt "$(stats "$RAW/today_reap.txt" 2)") | $(fmt "$(stats "$RAW/today_paced.txt" 2)") |"
+    emit "| classify once + fail by id | $(fmt "$(stats "$RAW/prop_idle.txt" 2)") | $(fmt "$(stats "$RAW/prop_reap.txt" 2)") | $(fmt "$(stats "$RAW/prop_paced.txt" 2)") |"
+    emit "| today ÷ classify once, per run | $(fmt "$(stats "$RAW/speedup_idle.txt")") | $(fmt "$(stats "$RAW/speedup_reap.txt")") | $(fmt "$(stats "$RAW/speedup_paced.txt")") |"
+    emit "| client ÷ classify once (median client ÷ today × median today ÷ it) | $(calc "$(med "$RAW/ratio_idle_f$LAST.txt") * $(med "$RAW/speedup_idle.txt")" %.1f)× | $(calc "$(med "$RAW/ratio_reap_f$LAST.txt") * $(med "$RAW/speedup_reap.txt")" %.1f)× | |"
+    emit "| known-alive skip (today beside it: $(fmt "$(stats "$RAW/today_cached.txt" 2)")) | | | $(fmt "$(stats "$RAW/prop_cached.txt" 2)") |"
+    emit "| known-alive skip + partial index (today + index beside it: $(fmt "$(stats "$RAW/today_cachedidx.txt" 2)")) | | | $(fmt "$(stats "$RAW/prop_cachedidx.txt" 2)") |"
+    emit ""
+fi
+emit "## 3. Scaling"
+emit ""
+FIRST=$(echo "$SIZES" | awk '{print $1}')
+emit "Finished jobs: idle sweep (server) $(med "$RAW/in_idle_f$FIRST.txt" 2) ms at $(printf "%'d" "$FIRST") → $(med "$RAW/in_idle_f$LAST.txt" 2) ms at $(printf "%'d" "$LAST"): ×$(calc "$(med "$RAW/in_idle_f$LAST.txt" 2) / $(med "$RAW/in_idle_f$FIRST.txt" 2)"); with 200 to reap ×$(calc "$(med "$RAW/in_reap_f$LAST.txt" 2) / $(med "$RAW/in_reap_f$FIRST.txt" 2)")."
+emit ""
+emit "The work itself, from EXPLAIN (ANALYZE, BUFFERS) of sweep.c's statements (text taken from src/sweep.c, generic plans, nothing to reap; an idle sweep runs the first one only when it is first_sql) — buffers touched do not depend on timing noise:"
+emit ""
+emit "| finished jobs | job_event (job_id, ts) btree levels | statement: buffers, EXPLAIN ANALYZE ms |"
+emit "| ---: | ---: | --- |"
+for n in $SIZES; do
+    read -r lv rest <<<"$(explain_summary "$RAW/explain_idle_f$n.txt")"
+    emit "| $(printf "%'d" "$n") | $lv | $(echo "$rest" | awk '{for (i = 1; i <= NF; i++) {split($i, a, ":"); printf "%s%s: %s buffers, %s ms", (i > 1 ? "; " : ""), a[1], a[2], a[3]}}') |"
+done
+emit ""
+emit "Running jobs, at $(printf "%'d" "$LAST") finished (10 % stale, 15 % alive, 75 % young):"
+emit ""
+emit "| running jobs | candidates past timeout | in-server, nothing to reap (server) | µs per running job | in-server, 10 % to reap (server) | client-side, nothing to reap |"
+emit "| ---: | ---: | ---: | ---: | ---: | ---: |"
+for r in 500 1000 2000 4000; do
+    emit "| $r | $((r / 4)) | $(fmt "$(stats "$RAW/run_idle_$r.txt" 2)") | $(calc "$(med "$RAW/run_idle_$r.txt" 2) * 1000 / $r" %.2f) | $(fmt "$(stats "$RAW/run_reap_$r.txt" 2)") | $(fmt "$(stats "$RAW/run_clidle_$r.txt" 1)" %.1f) |"
+done
+emit ""
+emit "## 4. Mass reap: $(printf "%'d" "$MASS_JOBS") stale jobs at once"
+emit ""
+emit "\`SET protea_reaper.batch_size = B; BEGIN; SELECT protea_reaper_run_once(); ROLLBACK\` on $(printf "%'d" "$LAST") finished + 2,000 running + $(printf "%'d" "$MASS_JOBS") stale jobs (so $((MASS_JOBS + 200)) are failed per run). $MASS_RUNS runs per row (each takes seconds), CHECKPOINT before and VACUUM after each, so every run starts alike and pays the full-page images of a first touch after a checkpoint. WAL = pg_current_wal_insert_lsn() difference around the call, per failed job."
+emit ""
+emit "| indexes | batch_size | jobs failed | runs | time (s) | jobs/s | WAL bytes / failed job |"
+emit "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+mass_rows main "PROTEA's"
+if [ "$VARIANT" = 1 ]; then
+    mass_rows prop "PROTEA's, classify once + fail by id (prototype)"
+    mass_rows idx "+ partial index (variant)"
+fi
+emit ""
+emit "## 5. Idle cost: the worker vs the client-side reaper"
+emit ""
+emit "Worker: interval_seconds = 1, nothing to reap (stall_seconds 30 days: 500 candidates examined per cycle), $W_CYCLES cycles watched over ${WATCH_SECONDS} s; status after: cycles, failed, last_reaped, last_alive, state = $W_STATUS."
+emit ""
+emit "| figure | value |"
+emit "| --- | ---: |"
+emit "| worker CPU per cycle, /proc/pid/stat utime+stime (${W_TICKS} ticks of $((1000 / CLK_TCK)) ms over $W_CYCLES cycles) | $W_STAT_MS ms |"
+emit "| worker CPU per cycle, /proc/pid/schedstat, per cycle | $(fmt "$(stats "$RAW/watch_cpu.txt")" %.3f) ms |"
+emit "| worker's own last_cycle_ms (wall) | $(fmt "$(stats "$RAW/watch_cycle_ms.txt")" %.3f) ms |"
+emit ""
+emit "Memory (/proc/pid/smaps_rollup, MB). The client-side reaper is a client process *plus* the server backend serving its connection; the worker is one process. Rss counts the shared_buffers pages a process touched; Pss shares them out; Private is the process's own."
+emit ""
+emit "| process | Rss | Pss | Private | Pss of shared memory |"
+emit "| --- | ---: | ---: | ---: | ---: |"
+read -r a b c d <<<"$W_MEM"; emit "| protea_reaper worker (after $W_CYCLES+ cycles) | $(mb "$a") | $(mb "$b") | $(mb "$c") | $(mb "$d") |"
+read -r a b c d <<<"$C_MEM"; emit "| client-side reaper: C client process (after one sweep) | $(mb "$a") | $(mb "$b") | $(mb "$c") | $(mb "$d") |"
+read -r a2 b2 c2 d2 <<<"$B_MEM"; emit "| client-side reaper: its server backend | $(mb "$a2") | $(mb "$b2") | $(mb "$c2") | $(mb "$d2") |"
+emit "| client-side reaper: total | $(mb $((a + a2))) | $(mb $((b + b2))) | $(mb $((c + c2))) | $(mb $((d + d2))) |"
+emit ""
+emit "## 6. Interference with a PROTEA workload"
+emit ""
+emit "pgbench, $PGBENCH_CLIENTS clients, 80 % \`event.sql\` (a progress event for a running job), 20 % \`complete.sql\` (a job created, progressed and completed in one transaction); $PGBENCH_ROUNDS pairs of ${PGBENCH_SECONDS}-s rounds (off then on, then on then off, ...), each round just after a CHECKPOINT. tps per second = per-second transaction counts (first and last second of each round dropped); p99/p50 from every transaction's latency (--log), pooled per mode; *paired* = median over the pairs of (on ÷ off − 1). Worker cycles during the on rounds: $(awk '$1 == "on" {s = s $3 " "} END {print s}' "$RAW/pgbench_rounds.txt")."
+emit ""
+emit "| worker | tps per second | transactions | p50 latency (ms) | p99 latency (ms) |"
+emit "| --- | ---: | ---: | ---: | ---: |"
+for mode in off on; do
+    read -r p99 p50 ntx <<<"$(cat "$RAW/p99_$mode.txt")"
+    [ $mode = on ] && label="sweeping every 1 s" || label="enabled = off"
+    emit "| $label | $(fmt "$(stats "$RAW/tps_$mode.txt")" %.0f) | $ntx | $p50 | $p99 |"
+done
+emit ""
+emit "Per round (mode, pair, worker cycles, tps, p99 ms, p50 ms, transactions): $(awk '{printf "%s%s %s %s %s %s %s %s", (NR > 1 ? "; " : ""), $1, $2, $3, $4, $5, $6, $7}' "$RAW/pgbench_rounds.txt")."
+emit ""
+emit "Paired, worker on vs off: p99 $(fmt "$(stats "$RAW/pgbench_pairs.txt" 1)" %+.1f) %, tps $(fmt "$(stats "$RAW/pgbench_pairs.txt" 2)" %+.1f) %."
+
+# ------------------------------------------------------------------ summary
+IDLE6=$(med "$RAW/in_idle_f$LAST.txt" 2)
+R_IDLE=$(calc "$(med "$RAW/ratio_idle_f$LAST.txt")" %.1f)
+R_REAP=$(calc "$(med "$RAW/ratio_reap_f$LAST.txt")" %.1f)
+GROW=$(calc "$(med "$RAW/in_idle_f$LAST.txt" 2) / $(med "$RAW/in_idle_f$FIRST.txt" 2)")
+M1=$(med "$RAW/mass_1000_main.txt.rate"); M10=$(med "$RAW/mass_10000_main.txt.rate")
+WRSS=$(mb "$(echo "$W_MEM" | cut -d' ' -f1)")
+P99OFF=$(cut -d' ' -f1 "$RAW/p99_off.txt"); P99ON=$(cut -d' ' -f1 "$RAW/p99_on.txt")
+P99D=$(calc "($P99ON / $P99OFF - 1) * 100" %+.1f)
+P99PAIR=$(calc "$(med "$RAW/pgbench_pairs.txt" 1)" %+.1f)
+TPSPAIR=$(calc "$(med "$RAW/pgbench_pairs.txt" 2)" %+.1f)
+emit ""
+emit "## Summary against the targets (PROTEA's indexes only)"
+emit ""
+emit "| figure | measured | target | verdict |"
+emit "| --- | ---: | ---: | --- |"
+emit "| idle sweep at $(printf "%'d" "$LAST") finished (server) | $IDLE6 ms | ≤ 5 ms | $(verdict "$IDLE6 <= 5") |"
+emit "| client ÷ in-server, nothing to reap ($(printf "%'d" "$LAST")) | ${R_IDLE}× | ≥ 30× | $(verdict "$R_IDLE >= 30") |"
+emit "| client ÷ in-server, 200 to reap ($(printf "%'d" "$LAST")) | ${R_REAP}× | ≥ 30× | $(verdict "$R_REAP >= 30") |"
+emit "| idle sweep $(printf "%'d" "$FIRST") → $(printf "%'d" "$LAST") finished | ×$GROW | ≤ ×1.2 | $(verdict "$GROW <= 1.2") |"
+emit "| mass reap, batch_size 1000 | $(printf "%'.0f" "$M1") jobs/s | ≥ 20,000 jobs/s | $(verdict "$M1 >= 20000") |"
+emit "| mass reap, batch_size 10000 | $(printf "%'.0f" "$M10") jobs/s | ≥ 20,000 jobs/s | $(verdict "$M10 >= 20000") |"
+emit "| worker CPU per idle cycle (/proc/pid/stat) | $W_STAT_MS ms | ≤ 1 ms | $(verdict "$W_STAT_MS <= 1") |"
+emit "| worker RSS | $WRSS MB | ≤ 16 MB | $(verdict "$WRSS <= 16") |"
+emit "| pgbench p99, worker on vs off, median of $PGBENCH_ROUNDS pairs (pooled: $P99OFF → $P99ON ms, ${P99D} %) | ${P99PAIR} % | within 5 % | $(verdict "$P99PAIR <= 5") |"
+emit "| pgbench tps, worker on vs off, median of pairs | ${TPSPAIR} % | (reported) | |"
+if [ "$VARIANT" = 1 ]; then
+    emit ""
+    emit "Known-alive skip (prototype), paced 1/s: $(med "$RAW/prop_cached.txt" 2) ms, with the partial index $(med "$RAW/prop_cachedidx.txt" 2) ms (today $(med "$RAW/today_cached.txt" 2) ms)."
+    emit ""
+    emit "Classify once + fail by id (prototype): idle sweep $(med "$RAW/prop_idle.txt" 2) ms vs $(med "$RAW/today_idle.txt" 2) ms today (paced 1/s: $(med "$RAW/prop_paced.txt" 2) vs $(med "$RAW/today_paced.txt" 2) ms), client ÷ in-server $(calc "$(med "$RAW/ratio_idle_f$LAST.txt") * $(med "$RAW/speedup_idle.txt")" %.1f)× (nothing to reap) and $(calc "$(med "$RAW/ratio_reap_f$LAST.txt") * $(med "$RAW/speedup_reap.txt")" %.1f)× (200 to reap), mass reap $(printf "%'.0f" "$(med "$RAW/mass_1000_prop.txt.rate")") jobs/s (batch 1000) and $(printf "%'.0f" "$(med "$RAW/mass_10000_prop.txt.rate")") jobs/s (batch 10000)."
+    emit ""
+    emit "With the recommended partial index (variant): idle sweep $(med "$RAW/in_idle_idx$LAST.txt" 2) ms, client ÷ in-server $(calc "$(med "$RAW/ratio_idle_idx$LAST.txt")" %.1f)× (nothing to reap) and $(calc "$(med "$RAW/ratio_reap_idx$LAST.txt")" %.1f)× (200 to reap), mass reap $(printf "%'.0f" "$(med "$RAW/mass_1000_idx.txt.rate")") jobs/s (batch 1000) and $(printf "%'.0f" "$(med "$RAW/mass_10000_idx.txt.rate")") jobs/s (batch 10000)."
+fi
+emit ""
+emit "EXPLAIN (ANALYZE, BUFFERS) of sweep.c's statements at each size and for the mass reap: bench/results/raw/explain_*.txt."
+emit ""
+emit "Total bench time: $(( $(date +%s) - BENCH_T0 )) s."
+
+cp "$REPORT" "$RESULTS_DIR/latest.md"
+rm -rf "$RESULTS_DIR/raw"
+mkdir -p "$RESULTS_DIR/raw"
+cp "$RAW"/*.txt "$RESULTS_DIR/raw/" 2>/dev/null || true
+echo
+echo "Results written to $RESULTS_DIR/latest.md (raw numbers and EXPLAIN (ANALYZE, BUFFERS) of the sweep statements in $RESULTS_DIR/raw/)."
