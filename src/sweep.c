@@ -105,6 +105,10 @@ static const char *const batch_sql =
  * the timeout that a recent event keeps alive, from one scan of the
  * candidates (an idle sweep is this statement alone).  Parameters as above.
  * Rows come back failed first (kind true), then alive (kind false).
+ *
+ * Its failed and audit CTEs must stay word for word those of batch_sql: the
+ * write is the reaper's contract.  Both are spelt out in full so that each
+ * statement reads (and bench/ EXPLAINs it) exactly as it runs.
  */
 static const char *const first_sql =
 "WITH candidates AS MATERIALIZED ("
