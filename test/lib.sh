@@ -42,9 +42,11 @@ build_and_install() {
 # RUN_AS: the unprivileged user that runs the servers (postgres when root)
 if [ "$(id -u)" -eq 0 ]; then RUN_AS=postgres; else RUN_AS=$(id -un); fi
 
+# as_pg: run a command as RUN_AS, from a directory it can enter (runuser
+# keeps the caller's directory, which may be a checkout it cannot read)
 as_pg() {
     if [ "$(id -u)" -eq 0 ]; then
-        runuser -u "$RUN_AS" -- env PATH="$PG_BIN:$PATH" "$@"
+        (cd "${WORKDIR:-/}" && runuser -u "$RUN_AS" -- env PATH="$PG_BIN:$PATH" "$@")
     else
         env PATH="$PG_BIN:$PATH" "$@"
     fi
