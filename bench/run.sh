@@ -79,25 +79,13 @@ CLIENT=$WORKDIR/reaper_client
 gcc -O2 -Wall -o "$CLIENT" "$REPO/bench/reaper_client.c" -I"$("$PG_CONFIG" --includedir)" -lpq
 
 # -------------------------------------------------------------- the cluster
-PORT=$(free_port)
-DATA=$WORKDIR/data
-as_pg initdb -D "$DATA" -A trust -U postgres >/dev/null
-cat >> "$DATA/postgresql.conf" <<CONF
-port = $PORT
-listen_addresses = ''
-unix_socket_directories = '$WORKDIR'
-shared_preload_libraries = 'protea_reaper'
-protea_reaper.database = 'bench'
-protea_reaper.interval_seconds = 1
-protea_reaper.enabled = off
-CONF
-[ -n "$SHARED_BUFFERS" ] && echo "shared_buffers = '$SHARED_BUFFERS'" >> "$DATA/postgresql.conf"
-as_pg pg_ctl -D "$DATA" -l "$WORKDIR/server.log" -w start >/dev/null
+start_cluster bench "protea_reaper.interval_seconds = 1
+protea_reaper.enabled = off${SHARED_BUFFERS:+
+shared_buffers = '$SHARED_BUFFERS'}"
 
 CONN="host=$WORKDIR port=$PORT dbname=bench user=postgres"
 sql() { as_pg psql -h "$WORKDIR" -p "$PORT" -X -q -v ON_ERROR_STOP=1 -P pager=off -d bench "$@"; }
 sqlv() { sql -At "$@"; }
-as_pg psql -h "$WORKDIR" -p "$PORT" -X -q -d postgres -c "CREATE DATABASE bench"
 sql -f "$WORKDIR/tree/test/protea_schema.sql"
 sql -c "CREATE EXTENSION protea_reaper"
 sql -c "CREATE EXTENSION pageinspect"	# bt_metap(): index depth, for the scaling figure

@@ -16,25 +16,13 @@ EMITTER=
 cleanup() { [ -n "$EMITTER" ] && kill "$EMITTER" 2>/dev/null; stop_clusters; }
 trap cleanup EXIT
 
-PORT=$(free_port)
-DATA=$WORKDIR/data
-as_pg initdb -D "$DATA" -A trust -U postgres >/dev/null
-cat >> "$DATA/postgresql.conf" <<CONF
-port = $PORT
-listen_addresses = ''
-unix_socket_directories = '$WORKDIR'
-shared_preload_libraries = 'protea_reaper'
-protea_reaper.database = 'protea_demo'
-protea_reaper.interval_seconds = 1
+start_cluster protea_demo "protea_reaper.interval_seconds = 1
 protea_reaper.timeout_seconds = 20
 protea_reaper.stall_seconds = 10
 protea_reaper.enabled = off
-protea_reaper.log_skipped = on
-CONF
-as_pg pg_ctl -D "$DATA" -l "$WORKDIR/server.log" -w start >/dev/null
+protea_reaper.log_skipped = on"
 
 sql() { as_pg psql -h "$WORKDIR" -p "$PORT" -X -q -v ON_ERROR_STOP=1 -P pager=off -d protea_demo "$@"; }
-as_pg psql -h "$WORKDIR" -p "$PORT" -X -q -d postgres -c "CREATE DATABASE protea_demo"
 sql -f "$WORKDIR/tree/test/protea_schema.sql"
 sql -c "CREATE EXTENSION protea_reaper"
 

@@ -64,6 +64,26 @@ make_workdir() {
     return 0
 }
 
+# start_cluster DB CONF: a cluster in WORKDIR/data on a free port, listening
+# only on a socket in WORKDIR, with the worker preloaded for database DB plus
+# the postgresql.conf lines CONF; creates DB.  Sets PORT and DATA.
+start_cluster() {
+    local db=$1 conf=${2:-}
+    PORT=$(free_port)
+    DATA=$WORKDIR/data
+    as_pg initdb -D "$DATA" -A trust -U postgres >/dev/null
+    cat >> "$DATA/postgresql.conf" <<CONF
+port = $PORT
+listen_addresses = ''
+unix_socket_directories = '$WORKDIR'
+shared_preload_libraries = 'protea_reaper'
+protea_reaper.database = '$db'
+$conf
+CONF
+    as_pg pg_ctl -D "$DATA" -l "$WORKDIR/server.log" -w start >/dev/null
+    as_pg psql -h "$WORKDIR" -p "$PORT" -X -q -d postgres -c "CREATE DATABASE \"$db\""
+}
+
 # stop_clusters: stop every server still running under WORKDIR, then remove it
 stop_clusters() {
     [ -n "${WORKDIR:-}" ] && [ -d "$WORKDIR" ] || return 0

@@ -162,11 +162,11 @@ LANGUAGE sql AS $$
          (SELECT count(*) FROM job_event)
 $$;
 
--- protea_reaper_run_once() timed on the server with clock_timestamp(), and
--- the WAL it wrote (insert position before and after; the call is the only
--- thing the transaction does)
-CREATE OR REPLACE FUNCTION bench.timed_run_once(OUT reaped bigint, OUT server_ms float8,
-                                                OUT wal_bytes numeric)
+-- Any query whose first column is the number of jobs failed, timed on the
+-- server with clock_timestamp(), with the WAL it wrote (insert position
+-- before and after; the query is the only thing the transaction does)
+CREATE OR REPLACE FUNCTION bench.measure(q text, OUT reaped bigint, OUT server_ms float8,
+                                         OUT wal_bytes numeric)
 LANGUAGE plpgsql AS $$
 DECLARE
   l0 pg_lsn;
@@ -174,7 +174,14 @@ DECLARE
 BEGIN
   l0 := pg_current_wal_insert_lsn();
   t0 := clock_timestamp();
-  reaped := protea_reaper_run_once();
+  EXECUTE q INTO reaped;
   server_ms := extract(epoch FROM clock_timestamp() - t0) * 1000;
   wal_bytes := pg_wal_lsn_diff(pg_current_wal_insert_lsn(), l0);
 END $$;
+
+-- protea_reaper_run_once(), measured as above
+CREATE OR REPLACE FUNCTION bench.timed_run_once(OUT reaped bigint, OUT server_ms float8,
+                                                OUT wal_bytes numeric)
+LANGUAGE sql AS $$
+  SELECT * FROM bench.measure('SELECT protea_reaper_run_once()')
+$$;

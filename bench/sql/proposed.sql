@@ -102,19 +102,3 @@ BEGIN
              AND k.id IS NULL) AS c;
 END $$;
 
--- Any query whose first column is the number of jobs failed, timed on the
--- server with clock_timestamp() and with the WAL it wrote, like
--- bench.timed_run_once()
-CREATE OR REPLACE FUNCTION bench.measure(q text, OUT reaped bigint, OUT server_ms float8,
-                                         OUT wal_bytes numeric)
-LANGUAGE plpgsql AS $$
-DECLARE
-  l0 pg_lsn;
-  t0 timestamptz;
-BEGIN
-  l0 := pg_current_wal_insert_lsn();
-  t0 := clock_timestamp();
-  EXECUTE q INTO reaped;
-  server_ms := extract(epoch FROM clock_timestamp() - t0) * 1000;
-  wal_bytes := pg_wal_lsn_diff(pg_current_wal_insert_lsn(), l0);
-END $$;
