@@ -2,6 +2,7 @@
 
 MODULE_big = protea_reaper
 OBJS = \
+	src/known_alive.o \
 	src/protea_reaper.o \
 	src/settings.o \
 	src/status.o \
@@ -14,7 +15,7 @@ DATA = sql/protea_reaper--1.0.sql
 PGFILEDESC = "protea_reaper - in-server reaper for stale PROTEA jobs"
 
 # pg_regress: sql/<name>.sql against expected/<name>.out
-REGRESS = setup core guards settings tables batches api
+REGRESS = setup core guards settings tables batches known_alive api
 REGRESS_OPTS = --inputdir=.
 
 # pg_isolation_regress: test/isolation/specs/<name>.spec

@@ -24,6 +24,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
@@ -33,7 +34,10 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/regproc.h"
+#include "utils/timestamp.h"
+#include "utils/uuid.h"
 
+#include "known_alive.h"
 #include "settings.h"
 #include "sweep.h"
 
@@ -103,7 +107,11 @@ static const char *const batch_sql =
 /*
  * The first batch of a sweep: the batch statement above, plus the jobs past
  * the timeout that a recent event keeps alive, from one scan of the
- * candidates (an idle sweep is this statement alone).  Parameters as above.
+ * candidates (an idle sweep is this statement alone).  Parameters as above,
+ * and $5, $6: the jobs an earlier sweep found alive and their last events,
+ * as remembered by known_alive.c.  Their events are not looked up again
+ * (the lateral subquery's "k.id IS NULL" is a one-time filter, so the probe
+ * is not even started); they count as alive with the event remembered.
  * Rows come back failed first (kind true), then alive (kind false).
  *
  * Its failed and audit CTEs must stay word for word those of batch_sql: the
@@ -112,11 +120,13 @@ static const char *const batch_sql =
  */
 static const char *const first_sql =
 "WITH candidates AS MATERIALIZED ("
-"  SELECT j.id, j.operation, j.started_at, le.last_ts,"
-"         le.last_ts > now() - make_interval(secs => $2) AS alive"
+"  SELECT j.id, j.operation, j.started_at,"
+"         coalesce(le.last_ts, k.last_ts) AS last_ts,"
+"         k.id IS NOT NULL OR le.last_ts > now() - make_interval(secs => $2) AS alive"
 "    FROM %1$s AS j"
+"    LEFT JOIN unnest($5::uuid[], $6::timestamptz[]) AS k(id, last_ts) ON k.id = j.id"
 "    LEFT JOIN LATERAL (SELECT e.ts AS last_ts FROM %2$s AS e"
-"                        WHERE e.job_id = j.id"
+"                        WHERE e.job_id = j.id AND k.id IS NULL"
 "                        ORDER BY e.ts DESC LIMIT 1) AS le ON true"
 "   WHERE j.status = 'running'"
 "     AND j.started_at < now() - make_interval(secs => $1)"
@@ -313,9 +323,11 @@ static void
 ensure_plans(void)
 {
 	ReaperTables tables;
-	Oid			types[4] = {INT4OID, INT4OID, INT4OID, TEXTOID};
+	Oid			types[6] = {INT4OID, INT4OID, INT4OID, TEXTOID,
+		UUIDARRAYOID, TIMESTAMPTZARRAYOID};
 
 	resolve_tables(&tables);
+	known_alive_use_tables(tables.job_relid, tables.event_relid);
 
 	if (batch_plan != NULL &&
 		strcmp(plan_job_name, tables.job_name) == 0 &&
@@ -338,7 +350,7 @@ ensure_plans(void)
 		pfree(plan_event_name);
 	plan_job_name = plan_event_name = NULL;
 
-	first_plan = prepare_kept(first_sql, &tables, 4, types);
+	first_plan = prepare_kept(first_sql, &tables, 6, types);
 	batch_plan = prepare_kept(batch_sql, &tables, 4, types);
 	plan_job_name = MemoryContextStrdup(TopMemoryContext, tables.job_name);
 	plan_event_name = MemoryContextStrdup(TopMemoryContext, tables.event_name);
@@ -402,10 +414,11 @@ log_alive(HeapTuple tuple, int col)
 uint64
 reaper_sweep_batch(uint64 *alive)
 {
-	Datum		values[4];
-	char		nulls[4] = {' ', ' ', ' ', ' '};
+	Datum		values[6];
+	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
 	char	   *message;
 	uint64		reaped = 0;
+	bool		learn;
 	int			ret;
 
 	connect_spi();
@@ -417,34 +430,59 @@ reaper_sweep_batch(uint64 *alive)
 	values[2] = Int32GetDatum(reaper_batch_size);
 	values[3] = CStringGetTextDatum(message);
 
-	ret = SPI_execute_plan(alive ? first_plan : batch_plan, values, nulls, false, 0);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "protea_reaper sweep failed: %s", SPI_result_code_string(ret));
-
 	if (alive == NULL)
 	{
+		ret = SPI_execute_plan(batch_plan, values, nulls, false, 0);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "protea_reaper sweep failed: %s", SPI_result_code_string(ret));
+
 		reaped = SPI_processed;
 		for (uint64 i = 0; i < reaped; i++)
 			log_failed(SPI_tuptable->vals[i], 1, message);
-	}
-	else
-	{
-		*alive = 0;
-		for (uint64 i = 0; i < SPI_processed; i++)
-		{
-			HeapTuple	tuple = SPI_tuptable->vals[i];
-			bool		isnull;
 
-			if (DatumGetBool(SPI_getbinval(tuple, SPI_tuptable->tupdesc, 1, &isnull)))
-			{
-				log_failed(tuple, 2, message);
-				reaped++;
-			}
-			else
-			{
-				log_alive(tuple, 2);
-				(*alive)++;
-			}
+		SPI_finish();
+		return reaped;
+	}
+
+	/* now() is the transaction's start, as in the statement */
+	known_alive_current(GetCurrentTransactionStartTimestamp(),
+						reaper_stall_seconds, &values[4], &values[5]);
+
+	/*
+	 * Learn only while this transaction has written nothing: its snapshot
+	 * then shows committed events only.  An event the caller inserted and
+	 * may yet roll back must not keep a job from being failed later.
+	 */
+	learn = !TransactionIdIsValid(GetTopTransactionIdIfAny());
+
+	ret = SPI_execute_plan(first_plan, values, nulls, false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "protea_reaper sweep failed: %s", SPI_result_code_string(ret));
+
+	*alive = 0;
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[i];
+		TupleDesc	tupdesc = SPI_tuptable->tupdesc;
+		bool		isnull;
+
+		if (DatumGetBool(SPI_getbinval(tuple, tupdesc, 1, &isnull)))
+		{
+			log_failed(tuple, 2, message);
+			reaped++;
+			continue;
+		}
+
+		log_alive(tuple, 2);
+		(*alive)++;
+		if (learn)
+		{
+			Datum		id = SPI_getbinval(tuple, tupdesc, 2, &isnull);
+			Datum		last_event = SPI_getbinval(tuple, tupdesc, 5, &isnull);
+
+			/* an alive job has a last event, and a primary key */
+			if (!isnull)
+				known_alive_learn(DatumGetUUIDP(id), DatumGetTimestampTz(last_event));
 		}
 	}
 

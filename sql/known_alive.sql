@@ -1,0 +1,97 @@
+--
+-- known_alive: a sweep does not look up again the last event of a job that
+-- an earlier sweep in the same backend found alive, until that event is
+-- stall_seconds old.  The job is still counted and logged as alive; a
+-- lowered stall_seconds applies at once; nothing is learnt from an event
+-- that may yet be rolled back; other tables mean a clean memory.
+--
+-- Lookups are counted as scans of job_event in its statistics (flushed
+-- with pg_stat_force_next_flush()): a sweep reads job_event for nothing
+-- else.
+--
+CREATE FUNCTION job_event_scans() RETURNS bigint LANGUAGE sql AS $$
+    SELECT coalesce(seq_scan, 0) + coalesce(idx_scan, 0)
+      FROM pg_stat_user_tables WHERE relid = 'job_event'::regclass
+$$;
+
+-- A new session remembers nothing: jobs 1, 2 and 4 are past the timeout,
+-- each one's last event is looked up; 1 and 4 are failed, 2 is alive.
+\c
+SELECT fixture_load();
+SELECT pg_stat_force_next_flush();
+SELECT job_event_scans() AS scans \gset
+SELECT protea_reaper_run_once() AS reaped;
+SELECT pg_stat_force_next_flush();
+SELECT job_event_scans() - :scans AS lookups;
+
+-- The next sweep in this session: job 2 is not looked up, yet it is still
+-- a live job left alone, logged as such
+SELECT job_event_scans() AS scans \gset
+SET protea_reaper.log_skipped = on;
+SET client_min_messages = log;
+\set VERBOSITY terse
+SELECT protea_reaper_run_once() AS reaped;
+RESET client_min_messages;
+\set VERBOSITY default
+RESET protea_reaper.log_skipped;
+SELECT pg_stat_force_next_flush();
+SELECT job_event_scans() - :scans AS lookups;
+
+-- A lowered stall_seconds applies to a remembered job at once: its event
+-- of 5 minutes ago no longer keeps it alive, it is looked up again and
+-- failed, and the audit event records its real last event
+SET protea_reaper.stall_seconds = 120;
+SELECT protea_reaper_run_once() AS reaped;
+RESET protea_reaper.stall_seconds;
+SELECT right(j.id::text, 2) AS job, j.status, j.error_code,
+       (e.fields->>'last_event_ts')::timestamptz =
+         (SELECT max(p.ts) FROM job_event p
+           WHERE p.job_id = j.id AND p.event <> 'job.timeout') AS last_event_matches
+  FROM job j JOIN job_event e ON e.job_id = j.id AND e.event = 'job.timeout'
+ WHERE j.id = '00000000-0000-0000-0000-000000000002';
+
+-- An event the sweeping transaction wrote itself keeps job 1 alive in that
+-- transaction, but is not remembered: after the rollback, job 1 is stale
+-- again and the next sweep fails it with job 4
+SELECT fixture_load();
+BEGIN;
+INSERT INTO job_event (job_id, ts, event)
+VALUES ('00000000-0000-0000-0000-000000000001', now(), 'job.progress');
+SELECT protea_reaper_run_once() AS reaped;
+ROLLBACK;
+SELECT protea_reaper_run_once() AS reaped;
+SELECT right(id::text, 2) AS job, status FROM job
+ WHERE status <> 'running' OR started_at < now() - '6 h'::interval ORDER BY id;
+
+-- The memory is of these tables only: job 2 is remembered alive in
+-- public.job, and the job with the same id in another job table, stale
+-- there, is looked up and failed
+SELECT fixture_load();
+SELECT protea_reaper_run_once() AS reaped;
+CREATE SCHEMA other;
+CREATE TABLE other.job (LIKE public.job INCLUDING ALL);
+CREATE TABLE other.job_event (LIKE public.job_event INCLUDING ALL);
+INSERT INTO other.job SELECT * FROM public.job
+ WHERE id = '00000000-0000-0000-0000-000000000002';
+INSERT INTO other.job_event (job_id, ts, event)
+VALUES ('00000000-0000-0000-0000-000000000002', now() - '1 h'::interval, 'job.progress');
+SET protea_reaper.job_table = 'other.job';
+SET protea_reaper.event_table = 'other.job_event';
+SELECT protea_reaper_run_once() AS reaped;
+SELECT right(id::text, 2) AS job, status, error_code FROM other.job;
+RESET protea_reaper.job_table;
+RESET protea_reaper.event_table;
+DROP SCHEMA other CASCADE;
+
+-- What is remembered is what was seen: events deleted afterwards do not
+-- make job 2 stale for this session until its remembered event is
+-- stall_seconds old (PROTEA never deletes a running job's events); a new
+-- session looks it up and fails it
+SELECT fixture_load();
+SELECT protea_reaper_run_once() AS reaped;
+DELETE FROM job_event WHERE job_id = '00000000-0000-0000-0000-000000000002';
+SELECT protea_reaper_run_once() AS reaped;
+\c
+SELECT protea_reaper_run_once() AS reaped;
+
+DROP FUNCTION job_event_scans();

@@ -1,0 +1,148 @@
+/*-------------------------------------------------------------------------
+ *
+ * known_alive.c
+ *	  What earlier sweeps in this backend learnt: which jobs a recent
+ *	  job_event keeps alive, and since which event.
+ *
+ * Almost all of an idle sweep is one backward index probe of job_event per
+ * running job past the timeout, to find its last event; and a worker that
+ * sweeps every minute meets the same long-running jobs every cycle.  A job
+ * whose last event a sweep saw at L cannot go stale before L +
+ * stall_seconds, because PROTEA only ever appends events: so until then the
+ * next sweeps count it as alive without the probe.
+ *
+ * What is remembered is L, not L + stall_seconds, so that a changed
+ * stall_seconds applies to remembered jobs at once.  The memory only ever
+ * keeps a job from being failed, never the reverse, and sweep.c learns only
+ * from rows every other backend can see too (see there).  It is forgotten
+ * when the settings name other tables; entries are dropped once they no
+ * longer keep their job alive, so the memory holds at most the jobs kept
+ * alive during the last stall_seconds, and never more than
+ * KNOWN_ALIVE_MAX of them.
+ *
+ * The memory is per backend (the worker's, or a session's that calls
+ * protea_reaper_run_once()) and lives in TopMemoryContext.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "utils/array.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "known_alive.h"
+
+typedef struct KnownAliveEntry
+{
+	pg_uuid_t	id;				/* hash key: the job's id */
+	TimestampTz last_event;		/* newest job_event ts a sweep saw */
+} KnownAliveEntry;
+
+static HTAB *known_alive = NULL;
+
+/* The tables the memory is about */
+static Oid	known_job_relid = InvalidOid;
+static Oid	known_event_relid = InvalidOid;
+
+static void
+create_memory(void)
+{
+	HASHCTL		ctl;
+
+	ctl.keysize = sizeof(pg_uuid_t);
+	ctl.entrysize = sizeof(KnownAliveEntry);
+	ctl.hcxt = TopMemoryContext;
+	known_alive = hash_create("protea_reaper known alive jobs", 1024, &ctl,
+							  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
+/*
+ * known_alive_use_tables
+ *		A job id learnt about one job table means nothing in another, and a
+ *		job_event table recreated under the same name may have lost events.
+ */
+void
+known_alive_use_tables(Oid job_relid, Oid event_relid)
+{
+	if (known_alive != NULL &&
+		job_relid == known_job_relid && event_relid == known_event_relid)
+		return;
+
+	if (known_alive != NULL)
+		hash_destroy(known_alive);
+	create_memory();
+	known_job_relid = job_relid;
+	known_event_relid = event_relid;
+}
+
+/*
+ * known_alive_current
+ *		The jobs still known alive at now, as two arrays in the current
+ *		memory context; the jobs whose last event is now stall_seconds old
+ *		are forgotten, so that the sweep looks them up again.
+ */
+void
+known_alive_current(TimestampTz now, int stall_seconds,
+					Datum *ids, Datum *last_events)
+{
+	TimestampTz alive_after = now - (TimestampTz) stall_seconds * USECS_PER_SEC;
+	long		capacity = known_alive ? hash_get_num_entries(known_alive) : 0;
+	Datum	   *id_datums = palloc(Max(capacity, 1) * sizeof(Datum));
+	Datum	   *ts_datums = palloc(Max(capacity, 1) * sizeof(Datum));
+	int			n = 0;
+
+	if (known_alive != NULL)
+	{
+		HASH_SEQ_STATUS seq;
+		KnownAliveEntry *entry;
+
+		/* dynahash allows removing the entry just returned by a scan */
+		hash_seq_init(&seq, known_alive);
+		while ((entry = hash_seq_search(&seq)) != NULL)
+		{
+			if (entry->last_event > alive_after)
+			{
+				id_datums[n] = UUIDPGetDatum(&entry->id);
+				ts_datums[n] = TimestampTzGetDatum(entry->last_event);
+				n++;
+			}
+			else
+				hash_search(known_alive, &entry->id, HASH_REMOVE, NULL);
+		}
+	}
+
+	/* construct_array copies the uuids, so the entries may go */
+	*ids = PointerGetDatum(construct_array(id_datums, n, UUIDOID,
+										   UUID_LEN, false, TYPALIGN_CHAR));
+	*last_events = PointerGetDatum(construct_array(ts_datums, n, TIMESTAMPTZOID,
+												   sizeof(TimestampTz),
+												   FLOAT8PASSBYVAL,
+												   TYPALIGN_DOUBLE));
+	pfree(id_datums);
+	pfree(ts_datums);
+}
+
+/*
+ * known_alive_learn
+ *		Remember job id's last event; keep the newer of two.
+ */
+void
+known_alive_learn(const pg_uuid_t *id, TimestampTz last_event)
+{
+	KnownAliveEntry *entry;
+	bool		found;
+
+	if (known_alive == NULL)
+		create_memory();
+
+	if (hash_get_num_entries(known_alive) >= KNOWN_ALIVE_MAX &&
+		hash_search(known_alive, id, HASH_FIND, NULL) == NULL)
+		return;
+
+	entry = hash_search(known_alive, id, HASH_ENTER, &found);
+	if (!found || entry->last_event < last_event)
+		entry->last_event = last_event;
+}

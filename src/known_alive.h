@@ -1,0 +1,35 @@
+/*-------------------------------------------------------------------------
+ *
+ * known_alive.h
+ *	  What earlier sweeps in this backend learnt: which jobs a recent
+ *	  job_event keeps alive, and since which event.
+ *
+ * Used by sweep.c only, to skip looking up again the last event of a job
+ * that cannot have gone stale since the last sweep.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PROTEA_REAPER_KNOWN_ALIVE_H
+#define PROTEA_REAPER_KNOWN_ALIVE_H
+
+#include "datatype/timestamp.h"
+#include "utils/uuid.h"
+
+/* Most jobs remembered at once; more are looked up every sweep */
+#define KNOWN_ALIVE_MAX 100000
+
+/* Forget everything unless it was learnt about these same two tables */
+extern void known_alive_use_tables(Oid job_relid, Oid event_relid);
+
+/*
+ * The jobs still known alive at now (last event after now - stall_seconds)
+ * as a uuid[] and a timestamptz[] of their last events, built in the
+ * current memory context; the others are forgotten.
+ */
+extern void known_alive_current(TimestampTz now, int stall_seconds,
+								Datum *ids, Datum *last_events);
+
+/* Remember that job id had an event at last_event */
+extern void known_alive_learn(const pg_uuid_t *id, TimestampTz last_event);
+
+#endif							/* PROTEA_REAPER_KNOWN_ALIVE_H */
