@@ -1,9 +1,10 @@
 --
 -- known_alive: a sweep does not look up again the last event of a job that
 -- an earlier sweep in the same backend found alive, until that event is
--- stall_seconds old.  The job is still counted and logged as alive; a
--- lowered stall_seconds applies at once; nothing is learnt from an event
--- that may yet be rolled back; other tables mean a clean memory.
+-- stall_seconds old.  The job is still counted and logged as alive;
+-- protea_reaper.remember_alive = off turns it off; a lowered stall_seconds
+-- applies at once; nothing is learnt from an event that may yet be rolled
+-- back; other tables mean a clean memory.
 --
 -- Lookups are counted as scans of job_event in its statistics (flushed
 -- with pg_stat_force_next_flush()): a sweep reads job_event for nothing
@@ -34,6 +35,20 @@ SELECT protea_reaper_run_once() AS reaped;
 RESET client_min_messages;
 \set VERBOSITY default
 RESET protea_reaper.log_skipped;
+SELECT pg_stat_force_next_flush();
+SELECT job_event_scans() - :scans AS lookups;
+
+-- protea_reaper.remember_alive = off: every job is looked up again, and
+-- what was remembered is forgotten, so that the first sweep after it is
+-- back on looks job 2 up too
+SET protea_reaper.remember_alive = off;
+SELECT job_event_scans() AS scans \gset
+SELECT protea_reaper_run_once() AS reaped;
+SELECT pg_stat_force_next_flush();
+SELECT job_event_scans() - :scans AS lookups;
+RESET protea_reaper.remember_alive;
+SELECT job_event_scans() AS scans \gset
+SELECT protea_reaper_run_once() AS reaped;
 SELECT pg_stat_force_next_flush();
 SELECT job_event_scans() - :scans AS lookups;
 

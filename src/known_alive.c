@@ -18,7 +18,8 @@
  * when the settings name other tables; entries are dropped once they no
  * longer keep their job alive, so the memory holds at most the jobs kept
  * alive during the last stall_seconds, and never more than
- * KNOWN_ALIVE_MAX of them.
+ * KNOWN_ALIVE_MAX of them.  protea_reaper.remember_alive = off forgets it
+ * and stops using it.
  *
  * The memory is per backend (the worker's, or a session's that calls
  * protea_reaper_run_once()) and lives in TopMemoryContext.
@@ -71,11 +72,24 @@ known_alive_use_tables(Oid job_relid, Oid event_relid)
 		job_relid == known_job_relid && event_relid == known_event_relid)
 		return;
 
-	if (known_alive != NULL)
-		hash_destroy(known_alive);
+	known_alive_forget();
 	create_memory();
 	known_job_relid = job_relid;
 	known_event_relid = event_relid;
+}
+
+/*
+ * known_alive_forget
+ *		Forget every job; the next sweep looks them all up.
+ */
+void
+known_alive_forget(void)
+{
+	if (known_alive != NULL)
+		hash_destroy(known_alive);
+	known_alive = NULL;
+	known_job_relid = InvalidOid;
+	known_event_relid = InvalidOid;
 }
 
 /*

@@ -21,6 +21,9 @@
 /* Forget everything unless it was learnt about these same two tables */
 extern void known_alive_use_tables(Oid job_relid, Oid event_relid);
 
+/* Forget everything */
+extern void known_alive_forget(void);
+
 /*
  * The jobs still known alive at now (last event after now - stall_seconds)
  * as a uuid[] and a timestamptz[] of their last events, built in the

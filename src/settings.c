@@ -27,6 +27,7 @@ int			reaper_batch_size = 1000;
 char	   *reaper_job_table = NULL;
 char	   *reaper_event_table = NULL;
 bool		reaper_log_skipped = false;
+bool		reaper_remember_alive = true;
 
 int			reaper_interval_seconds = 60;
 bool		reaper_enabled = true;
@@ -90,6 +91,14 @@ reaper_define_settings(void)
 							 NULL,
 							 &reaper_log_skipped,
 							 false,
+							 PGC_SUSET, 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("protea_reaper.remember_alive",
+							 "Skip looking up again the last event of a job an earlier sweep found alive, until that event is stall_seconds old.",
+							 "Off: every sweep looks up every job past the timeout, and what was remembered is forgotten.",
+							 &reaper_remember_alive,
+							 true,
 							 PGC_SUSET, 0,
 							 NULL, NULL, NULL);
 

@@ -18,6 +18,7 @@ extern int	reaper_batch_size;
 extern char *reaper_job_table;
 extern char *reaper_event_table;
 extern bool reaper_log_skipped;
+extern bool reaper_remember_alive;
 
 /* The background worker's schedule and limits (PGC_SIGHUP) */
 extern int	reaper_interval_seconds;

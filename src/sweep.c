@@ -327,7 +327,12 @@ ensure_plans(void)
 		UUIDARRAYOID, TIMESTAMPTZARRAYOID};
 
 	resolve_tables(&tables);
-	known_alive_use_tables(tables.job_relid, tables.event_relid);
+
+	/* What earlier sweeps learnt holds for these tables only */
+	if (reaper_remember_alive)
+		known_alive_use_tables(tables.job_relid, tables.event_relid);
+	else
+		known_alive_forget();
 
 	if (batch_plan != NULL &&
 		strcmp(plan_job_name, tables.job_name) == 0 &&
@@ -453,7 +458,8 @@ reaper_sweep_batch(uint64 *alive)
 	 * then shows committed events only.  An event the caller inserted and
 	 * may yet roll back must not keep a job from being failed later.
 	 */
-	learn = !TransactionIdIsValid(GetTopTransactionIdIfAny());
+	learn = reaper_remember_alive &&
+		!TransactionIdIsValid(GetTopTransactionIdIfAny());
 
 	ret = SPI_execute_plan(first_plan, values, nulls, false, 0);
 	if (ret != SPI_OK_SELECT)
