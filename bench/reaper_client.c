@@ -3,7 +3,7 @@
  *
  *   reaper_client CONNINFO client   RUNS TIMEOUT_S STALL_S
  *   reaper_client CONNINFO inserver RUNS [SETUP_SQL]
- *   reaper_client CONNINFO pair     RUNS TIMEOUT_S STALL_S
+ *   reaper_client CONNINFO pair     RUNS TIMEOUT_S STALL_S [IN_SETUP_SQL]
  *   reaper_client CONNINFO query    RUNS SETUP_SQL QUERY
  *   reaper_client CONNINFO duel     RUNS SETUP_A QUERY_A SETUP_B QUERY_B
  *   reaper_client CONNINFO hold     TIMEOUT_S STALL_S
@@ -28,8 +28,9 @@
  * pair      inserver and client interleaved, on two connections: each run
  *           does one of each (alternating which goes first), so that both
  *           see the same moment of the machine.  The in-server session
- *           runs SET protea_reaper.stall_seconds = STALL_S first.  Prints
- *           the inserver columns, then the client columns.
+ *           runs SET protea_reaper.stall_seconds = STALL_S first, then
+ *           IN_SETUP_SQL if given.  Prints the inserver columns, then the
+ *           client columns.
  * query     BEGIN; QUERY; ROLLBACK per run (SETUP_SQL once, after connecting).
  *           Prints: round-trip ms of QUERY, then the columns of its first row.
  * duel      query A and query B interleaved on two connections, one of
@@ -37,7 +38,8 @@
  *           as query does, then B's.
  * hold      One client sweep (rolled back), then prints
  *           "READY <own pid> <backend pid>" and sleeps until stdin closes,
- *           so that the caller can read /proc/<pid>/smaps_rollup.
+ *           so that the caller can read /proc/<pid>/smaps_rollup.  With
+ *           TIMEOUT_S 0 it runs SELECT 1 instead: a plain backend.
  * watch     Samples the background worker every 10 ms for SECONDS: each time
  *           protea_reaper_status().cycles moves, prints
  *           "<cycles> <cpu ns from /proc/pid/schedstat> <utime+stime ticks
@@ -344,7 +346,7 @@ main(int argc, char **argv)
 				printf("%s\n", line);
 		}
 	}
-	else if (strcmp(mode, "pair") == 0 && argc == 6)
+	else if (strcmp(mode, "pair") == 0 && (argc == 6 || argc == 7))
 	{
 		int			runs = atoi(argv[3]);
 		int			timeout_s = atoi(argv[4]);
@@ -366,6 +368,8 @@ main(int argc, char **argv)
 			exec_ok(setup);
 			snprintf(setup, sizeof(setup), "SET protea_reaper.timeout_seconds = %d", timeout_s);
 			exec_ok(setup);
+			if (argc == 7)
+				exec_ok(argv[6]);
 			conn = saved;
 		}
 		for (int r = -WARMUP; r < runs; r++)
@@ -445,12 +449,18 @@ main(int argc, char **argv)
 	}
 	else if (strcmp(mode, "hold") == 0 && argc == 5)
 	{
-		int			cands, failed;
+		int			cands = 0,
+					failed = 0;
 		char		buf[16];
 
-		exec_ok("BEGIN");
-		failed = client_sweep(atoi(argv[3]), atoi(argv[4]), &cands);
-		exec_ok("ROLLBACK");
+		if (atoi(argv[3]) == 0)
+			exec_ok("SELECT 1");
+		else
+		{
+			exec_ok("BEGIN");
+			failed = client_sweep(atoi(argv[3]), atoi(argv[4]), &cands);
+			exec_ok("ROLLBACK");
+		}
 		printf("READY %d %d %d %d\n", (int) getpid(), PQbackendPID(conn), cands, failed);
 		while (fgets(buf, sizeof(buf), stdin) != NULL)
 			;

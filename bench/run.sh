@@ -9,12 +9,14 @@
 # free port; a temporary directory; stopped and removed on exit), loads a
 # PROTEA-shaped data set and measures:
 #   1. sweep latency of protea_reaper_run_once() (BEGIN; ...; ROLLBACK) at
-#      10^4, 10^5, 10^6 finished jobs, nothing to reap and 200 to reap;
+#      10^4, 10^5, 10^6 finished jobs, nothing to reap and 200 to reap, with
+#      protea_reaper.remember_alive on (the default) and off, back to back
+#      and paced one per second;
 #   2. the client-side reaper (bench/reaper_client.c, the old Python
 #      reaper's statements) on the same data, and the ratio;
 #   3. scaling in finished jobs and in running jobs (500..4000);
 #   4. a mass reap of 100,000 stale jobs at batch_size 1000 and 10000: jobs/s
-#      and WAL bytes per failed job;
+#      and WAL bytes per failed job, beside the write alone (the floor);
 #   5. the background worker's CPU per idle cycle and its memory, beside the
 #      client-side reaper's;
 #   6. a pgbench workload's tps and p99 with the worker sweeping every second
@@ -157,32 +159,34 @@ shape() { sql -c "SELECT * FROM bench.shape()"; }
 # EXPLAIN (ANALYZE, BUFFERS, WAL) of the sweep's statements, their text
 # taken verbatim from src/sweep.c (bench/extract_sql.sh), as generic plans
 # (what the kept SPI plans become), in the order a sweep runs them, inside
-# a rolled-back transaction after one unmeasured execution.  psql variables
-# timeout, stall, batch.
+# a rolled-back transaction after one unmeasured execution: first_sql with
+# nothing known (a session's first sweep, or remember_alive = off), then
+# with every alive job known (every later sweep).  psql variables timeout,
+# stall, batch.
 EXPLAIN_SQL=$WORKDIR/explain.sql
 {
+    FIRST_TEXT=$(bash "$WORKDIR/tree/bench/extract_sql.sh" "$WORKDIR/tree/src/sweep.c" public.job public.job_event first_sql)
+    BATCH_TEXT=$(bash "$WORKDIR/tree/bench/extract_sql.sh" "$WORKDIR/tree/src/sweep.c" public.job public.job_event batch_sql)
     echo "SET plan_cache_mode = force_generic_plan;"
-    STMTS=""
-    for name in alive_sql first_sql batch_sql; do
-        text=$(bash "$WORKDIR/tree/bench/extract_sql.sh" "$WORKDIR/tree/src/sweep.c" public.job public.job_event $name)
-        [ -n "$text" ] || continue
-        STMTS="$STMTS $name"
-        if [ $name = alive_sql ]; then
-            echo "PREPARE $name(int, int) AS $text;"
-        else
-            echo "PREPARE $name(int, int, int, text) AS $text;"
-        fi
-    done
-    args() { [ "$1" = alive_sql ] && echo "(:timeout, :stall)" || echo "(:timeout, :stall, :batch, 'Job stalled (explain)')"; }
+    echo "SET protea_reaper.stall_seconds = :stall;"
+    # what known_alive.c would pass after an earlier sweep: every alive job
+    echo "SELECT coalesce(array_agg(job_id), '{}') AS known_ids, coalesce(array_agg(last_event_ts), '{}') AS known_ts FROM protea_reaper_running_jobs() WHERE verdict = 'alive' \\gset"
+    echo "PREPARE first_sql(int, int, int, text, uuid[], timestamptz[]) AS $FIRST_TEXT;"
+    echo "PREPARE batch_sql(int, int, int, text) AS $BATCH_TEXT;"
+    ARGS="(:timeout, :stall, :batch, 'Job stalled (explain)'"
+    # label, EXECUTE: in the order a sweep runs them
+    EXPLAINED=(first_sql "first_sql$ARGS, '{}', '{}')"
+               first_sql_known "first_sql$ARGS, :'known_ids', :'known_ts')"
+               batch_sql "batch_sql$ARGS)")
     echo "BEGIN;"
     echo '\o /dev/null'
     echo "SAVEPOINT warm;"
-    for name in $STMTS; do echo "EXECUTE $name$(args $name);"; done
+    for ((i = 0; i < ${#EXPLAINED[@]}; i += 2)); do echo "EXECUTE ${EXPLAINED[i + 1]};"; done
     echo "ROLLBACK TO SAVEPOINT warm;"
     echo '\o'
-    for name in $STMTS; do
-        echo "\\echo '--- $name'"
-        echo "EXPLAIN (ANALYZE, BUFFERS, WAL) EXECUTE $name$(args $name);"
+    for ((i = 0; i < ${#EXPLAINED[@]}; i += 2)); do
+        echo "\\echo '--- ${EXPLAINED[i]}'"
+        echo "EXPLAIN (ANALYZE, BUFFERS, WAL) EXECUTE ${EXPLAINED[i + 1]};"
     done
     echo "ROLLBACK;"
 } > "$EXPLAIN_SQL"
@@ -229,38 +233,49 @@ duel() {
     cut -d' ' -f5-8 "$1/duel_$2.txt" > "$1/prop_$2.txt"
     awk '{printf "%.3f\n", $2 / $6}' "$1/duel_$2.txt" > "$1/speedup_$2.txt"
 }
-CACHED="SELECT server_ms, reaped, wal_bytes FROM bench.measure('SELECT stale FROM bench.classify_cached($TIMEOUT_S, $IDLE_STALL_S)')"
-# the jobs an earlier idle cycle found alive (all candidates, nothing to reap)
-remember_alive() {
-    sql -c "TRUNCATE bench.known_alive" \
-        -c "INSERT INTO bench.known_alive SELECT id FROM job WHERE status = 'running' AND started_at < now() - make_interval(secs => $TIMEOUT_S)" >/dev/null
-}
 proposed() {	# stall batch: the prototype's query for bench.measure
     echo "SELECT server_ms, reaped, wal_bytes FROM bench.measure('SELECT reaped FROM bench.sweep_proposed($TIMEOUT_S, $1, $2)')"
 }
 RUN_ONCE="SELECT server_ms, reaped, wal_bytes FROM bench.timed_run_once()"
+NO_MEMORY="SET protea_reaper.remember_alive = off"
+# memduel CASE RUNS STALL: run_once() with remember_alive off and on,
+# interleaved on two connections; off_CASE.txt, on_CASE.txt (round trip,
+# server ms, reaped, WAL)
+memduel() {
+    "$CLIENT" "$CONN" duel "$2" "SET protea_reaper.stall_seconds = $3; $NO_MEMORY" "$RUN_ONCE" \
+        "SET protea_reaper.stall_seconds = $3" "$RUN_ONCE" > "$RAW/duel_$1.txt"
+    cut -d' ' -f1-4 "$RAW/duel_$1.txt" > "$RAW/off_$1.txt"
+    cut -d' ' -f5-8 "$RAW/duel_$1.txt" > "$RAW/on_$1.txt"
+}
 
 # The four sweep series on the current data: in-server and client, nothing
 # to reap and 200 (10 % of the running jobs) to reap.  TAG names the files.
+# The in-server session sweeps again and again, so from its second sweep
+# on it remembers the alive jobs, as the worker does from its second
+# cycle; with a fifth argument, the same again with remember_alive = off
+# (every job looked up, as in a session's first sweep), as nmTAG.
 sweep_series() {
-    local tag=$1 stale=$2 cands=$3
+    local tag=$1 stale=$2 cands=$3 t setup
     settle
     sql -c "SELECT bench.refresh_alive()" >/dev/null
-    pair "$RAW" idle "$tag" $IDLE_STALL_S
-    pair "$RAW" reap "$tag" $STALL_S
-    check_col "$RAW/in_idle_$tag.txt" 3 0
-    check_col "$RAW/in_reap_$tag.txt" 3 "$stale"
-    check_col "$RAW/cl_idle_$tag.txt" 3 0
-    check_col "$RAW/cl_reap_$tag.txt" 3 "$stale"
-    check_col "$RAW/cl_idle_$tag.txt" 2 "$cands"
+    for t in "$tag" ${4:+nm$tag}; do
+        [ "$t" = "$tag" ] && setup="" || setup=$NO_MEMORY
+        pair "$RAW" idle "$t" $IDLE_STALL_S "$setup"
+        pair "$RAW" reap "$t" $STALL_S "$setup"
+        check_col "$RAW/in_idle_$t.txt" 3 0
+        check_col "$RAW/in_reap_$t.txt" 3 "$stale"
+        check_col "$RAW/cl_idle_$t.txt" 3 0
+        check_col "$RAW/cl_reap_$t.txt" 3 "$stale"
+        check_col "$RAW/cl_idle_$t.txt" 2 "$cands"
+    done
 }
 
-# pair DIR CASE TAG STALL: in-server and client runs interleaved (one of
-# each per run, on two connections); split into in_CASE_TAG.txt (round
-# trip, server ms, reaped, WAL) and cl_CASE_TAG.txt (ms, candidates,
+# pair DIR CASE TAG STALL [IN_SETUP]: in-server and client runs interleaved
+# (one of each per run, on two connections); split into in_CASE_TAG.txt
+# (round trip, server ms, reaped, WAL) and cl_CASE_TAG.txt (ms, candidates,
 # failed); ratio_CASE_TAG.txt has client ÷ in-server round trip per run
 pair() {
-    "$CLIENT" "$CONN" pair "$RUNS" $TIMEOUT_S "$4" > "$1/pair_$2_$3.txt"
+    "$CLIENT" "$CONN" pair "$RUNS" $TIMEOUT_S "$4" ${5:+"$5"} > "$1/pair_$2_$3.txt"
     cut -d' ' -f1-4 "$1/pair_$2_$3.txt" > "$1/in_$2_$3.txt"
     cut -d' ' -f5-7 "$1/pair_$2_$3.txt" > "$1/cl_$2_$3.txt"
     awk '{printf "%.3f\n", $5 / $1}' "$1/pair_$2_$3.txt" > "$1/ratio_$2_$3.txt"
@@ -308,9 +323,10 @@ mass_rows() {
     done
 }
 
-smaps() {	# "Rss Pss Private Pss_Shmem" in kB of a process
-    awk '/^Rss:/{r=$2} /^Pss:/{p=$2} /^Private_(Clean|Dirty):/{v+=$2} /^Pss_Shmem:/{s=$2}
-         END {printf "%d %d %d %d\n", r, p, v, s}' "/proc/$1/smaps_rollup"
+smaps() {	# "Rss Pss Private Pss_Shmem RssShmem" in kB of a process
+    { cat "/proc/$1/smaps_rollup"; grep '^RssShmem:' "/proc/$1/status"; } |
+    awk '/^Rss:/{r=$2} /^Pss:/{p=$2} /^Private_(Clean|Dirty):/{v+=$2} /^Pss_Shmem:/{s=$2} /^RssShmem:/{h=$2}
+         END {printf "%d %d %d %d %d\n", r, p, v, s, h}'
 }
 mb() { calc "$1 / 1024" %.1f; }
 
@@ -329,11 +345,14 @@ for n in $SIZES; do
     settle
     shape
     progress "sweep latency at $n finished jobs ($RUNS runs per series)"
-    sweep_series "f$n" 200 500
+    sweep_series "f$n" 200 500 both
     explain "$RAW/explain_idle_f$n.txt" $IDLE_STALL_S 1000
     explain "$RAW/explain_reap_f$n.txt" $STALL_S 1000
 done
 LAST=$FINISHED
+
+progress "paced sweeps (one per second, as the worker runs them), remember_alive off vs on: $PACED_RUNS runs"
+REAPER_CLIENT_PACE_MS=1000 memduel paced "$PACED_RUNS" $IDLE_STALL_S
 
 progress "scaling in running jobs at $LAST finished"
 for r in 500 1000 2000 4000; do
@@ -343,6 +362,8 @@ for r in 500 1000 2000 4000; do
     shape
     pair "$RAW" idle "r$r" $IDLE_STALL_S
     mv "$RAW/in_idle_r$r.txt" "$RAW/run_idle_$r.txt"; mv "$RAW/cl_idle_r$r.txt" "$RAW/run_clidle_$r.txt"
+    pair "$RAW" idle "nmr$r" $IDLE_STALL_S "$NO_MEMORY"
+    mv "$RAW/in_idle_nmr$r.txt" "$RAW/run_idle_nm_$r.txt"
     "$CLIENT" "$CONN" inserver "$RUNS" "SET protea_reaper.stall_seconds = $STALL_S" > "$RAW/run_reap_$r.txt"
     check_col "$RAW/run_reap_$r.txt" 3 $((r / 10))
 done
@@ -353,9 +374,8 @@ if [ "$VARIANT" = 1 ]; then
     sql -c "CREATE INDEX bench_job_running_started_at ON job (started_at) WHERE status = 'running'" \
         -c "ANALYZE job"
     sweep_series "idx$LAST" 200 500
-    progress "variant: partial index + known-alive skip (prototype), paced 1/s: $PACED_RUNS runs"
-    remember_alive
-    REAPER_CLIENT_PACE_MS=1000 duel "$RAW" cachedidx "$PACED_RUNS" $IDLE_STALL_S "$CACHED"
+    progress "variant: partial index, paced 1/s, remember_alive off vs on: $PACED_RUNS runs"
+    REAPER_CLIENT_PACE_MS=1000 memduel pacedidx "$PACED_RUNS" $IDLE_STALL_S
     sql -c "DROP INDEX bench_job_running_started_at"
 
     progress "variant: classify once + fail by id (PL/pgSQL prototype), sweep latency at $LAST finished"
@@ -366,8 +386,6 @@ if [ "$VARIANT" = 1 ]; then
     check_col "$RAW/prop_idle.txt" 3 0; check_col "$RAW/prop_reap.txt" 3 200
     progress "paced sweeps (one per second, as the worker runs them): $PACED_RUNS runs each"
     REAPER_CLIENT_PACE_MS=1000 duel "$RAW" paced "$PACED_RUNS" $IDLE_STALL_S "$(proposed $IDLE_STALL_S 1000)"
-    remember_alive
-    REAPER_CLIENT_PACE_MS=1000 duel "$RAW" cached "$PACED_RUNS" $IDLE_STALL_S "$CACHED"
 fi
 
 progress "worker idle cost: enabled, interval 1 s, nothing to reap; $WATCH_SECONDS s"
@@ -398,6 +416,16 @@ for _ in $(seq 1 100); do grep -q READY "$RAW/hold.txt" && break; sleep 0.1; don
 read -r _ CPID BPID _ <<<"$(cat "$RAW/hold.txt")"
 C_MEM=$(smaps "$CPID")
 B_MEM=$(smaps "$BPID")
+exec 7>&-
+wait "$HOLD" || true
+# and a plain backend that ran SELECT 1, for scale
+"$CLIENT" "$CONN" hold 0 0 < "$WORKDIR/hold.in" > "$RAW/hold0.txt" &
+HOLD=$!
+CHILDREN="$CHILDREN $HOLD"
+exec 7> "$WORKDIR/hold.in"
+for _ in $(seq 1 100); do grep -q READY "$RAW/hold0.txt" && break; sleep 0.1; done
+read -r _ _ PBPID _ <<<"$(cat "$RAW/hold0.txt")"
+P_MEM=$(smaps "$PBPID")
 exec 7>&-
 wait "$HOLD" || true
 
@@ -446,6 +474,10 @@ sql -c "SET session_replication_role = replica" -c "SELECT bench.add_mass($MASS_
 shape
 explain "$RAW/explain_mass_1000.txt" $STALL_S 1000
 for b in 1000 10000; do mass_series $b main "$RUN_ONCE"; done
+progress "mass reap floor: the write alone, by primary key, no search"
+for b in 1000 10000; do
+    mass_series $b floor "SELECT server_ms, reaped, wal_bytes FROM bench.write_floor($TIMEOUT_S, $STALL_S, $b)"
+done
 if [ "$VARIANT" = 1 ]; then
     progress "variant: mass reap, classify once + fail by id (PL/pgSQL prototype)"
     for b in 1000 10000; do mass_series $b prop "$(proposed $STALL_S $b)"; done
@@ -466,17 +498,27 @@ emit "Data: PROTEA's schema and indexes (test/protea_schema.sql); 10 job_events 
 emit ""
 emit "## 1–2. Sweep latency: in-server vs the client-side reaper (2,000 running jobs)"
 emit ""
-emit "In-server: \`BEGIN; SELECT protea_reaper_run_once(); ROLLBACK\` — *server* = clock_timestamp() around the call inside the server (bench.timed_run_once), *round trip* = that SELECT timed by a C client over the unix socket. Client-side: bench/reaper_client.c, a separate process over the same socket issuing the old Python reaper's statements (1 candidates query, 1 \`SELECT max(ts)\` per candidate, 1 UPDATE + 1 INSERT per failed job, then ROLLBACK instead of COMMIT), timed from the first query to the last reply. The two run interleaved, one of each per run on two connections (alternating which goes first), so both see the same moment of the machine; the ratio is client ÷ in-server round trip, run by run. *Nothing to reap* runs the same data with stall_seconds = 30 days, so the 200 stale jobs count as alive: the same 500 candidates are examined, nothing is written."
+emit "In-server: \`BEGIN; SELECT protea_reaper_run_once(); ROLLBACK\` — *server* = clock_timestamp() around the call inside the server (bench.timed_run_once), *round trip* = that SELECT timed by a C client over the unix socket. Client-side: bench/reaper_client.c, a separate process over the same socket issuing the old Python reaper's statements (1 candidates query, 1 \`SELECT max(ts)\` per candidate, 1 UPDATE + 1 INSERT per failed job, then ROLLBACK instead of COMMIT), timed from the first query to the last reply. The two run interleaved, one of each per run on two connections (alternating which goes first), so both see the same moment of the machine; the ratio is client ÷ in-server round trip, run by run. *Nothing to reap* runs the same data with stall_seconds = 30 days, so the 200 stale jobs count as alive: the same 500 candidates are examined, nothing is written. The in-server session sweeps again and again, so (like the worker from its second cycle) it remembers the jobs an earlier sweep found alive and does not look their last event up again (protea_reaper.remember_alive, the default); the *remember_alive off* rows are the same sweep looking every candidate up, as a session's first sweep does."
 emit ""
 emit "| finished jobs | case | in-server (server) | in-server (round trip) | client-side reaper | client ÷ in-server (per run) |"
 emit "| ---: | --- | ---: | ---: | ---: | ---: |"
-for n in $SIZES; do sweep_rows "f$n" "$(printf "%'d" "$n")"; done
+for n in $SIZES; do
+    sweep_rows "f$n" "$(printf "%'d" "$n")"
+    sweep_rows "nmf$n" "$(printf "%'d" "$n"), remember_alive off"
+done
 [ "$VARIANT" = 1 ] && sweep_rows "idx$LAST" "$(printf "%'d" "$LAST") + partial index (variant)"
+emit ""
+emit "Paced, one sweep per second as the worker runs them (cold CPU caches), nothing to reap, $(printf "%'d" "$LAST") finished, server ms, $PACED_RUNS runs, the two settings interleaved on two connections:"
+emit ""
+emit "| indexes | remember_alive off | remember_alive on (default) | off ÷ on, medians |"
+emit "| --- | ---: | ---: | ---: |"
+emit "| PROTEA's | $(fmt "$(stats "$RAW/off_paced.txt" 2)") | $(fmt "$(stats "$RAW/on_paced.txt" 2)") | $(calc "$(med "$RAW/off_paced.txt" 2) / $(med "$RAW/on_paced.txt" 2)" %.1f)× |"
+[ "$VARIANT" = 1 ] && emit "| + partial index (variant) | $(fmt "$(stats "$RAW/off_pacedidx.txt" 2)") | $(fmt "$(stats "$RAW/on_pacedidx.txt" 2)") | $(calc "$(med "$RAW/off_pacedidx.txt" 2) / $(med "$RAW/on_pacedidx.txt" 2)" %.1f)× |"
 emit ""
 if [ "$VARIANT" = 1 ]; then
     emit "### Variants: proposed sweep shapes (PL/pgSQL prototypes, bench/sql/proposed.sql), $(printf "%'d" "$LAST") finished"
     emit ""
-    emit "*Today* = protea_reaper_run_once() as built from this checkout. *Classify once + fail by id*: one statement classifies every candidate (one last-event lookup each) and yields the alive jobs and the stale ids; the stale ids are then failed batch_size at a time by primary key, each batch re-checked under FOR UPDATE SKIP LOCKED. *Known-alive skip*: an idle cycle's classification when the worker remembers which jobs an earlier cycle found alive and until when (last event + stall_seconds), and does not look those up again (here all 500 candidates are known alive). Each prototype runs interleaved with today (one of each per run, two connections); *paced* = one run per second, as the worker runs it (cold CPU caches), $PACED_RUNS runs. Server ms, median [min–max]; ratios per run."
+    emit "*Today* = protea_reaper_run_once() as built from this checkout. *Classify once + fail by id*: one statement classifies every candidate (one last-event lookup each) and yields the alive jobs and the stale ids; the stale ids are then failed batch_size at a time by primary key, each batch re-checked under FOR UPDATE SKIP LOCKED. Each prototype runs interleaved with today (one of each per run, two connections); *paced* = one run per second, as the worker runs it (cold CPU caches), $PACED_RUNS runs. Server ms, median [min–max]; ratios per run."
     emit ""
     emit "| sweep | nothing to reap | 200 to reap | nothing to reap, paced 1/s |"
     emit "| --- | ---: | ---: | ---: |"
@@ -484,16 +526,18 @@ if [ "$VARIANT" = 1 ]; then
     emit "| classify once + fail by id | $(fmt "$(stats "$RAW/prop_idle.txt" 2)") | $(fmt "$(stats "$RAW/prop_reap.txt" 2)") | $(fmt "$(stats "$RAW/prop_paced.txt" 2)") |"
     emit "| today ÷ classify once, per run | $(fmt "$(stats "$RAW/speedup_idle.txt")") | $(fmt "$(stats "$RAW/speedup_reap.txt")") | $(fmt "$(stats "$RAW/speedup_paced.txt")") |"
     emit "| client ÷ classify once (median client ÷ today × median today ÷ it) | $(calc "$(med "$RAW/ratio_idle_f$LAST.txt") * $(med "$RAW/speedup_idle.txt")" %.1f)× | $(calc "$(med "$RAW/ratio_reap_f$LAST.txt") * $(med "$RAW/speedup_reap.txt")" %.1f)× | |"
-    emit "| known-alive skip (today beside it: $(fmt "$(stats "$RAW/today_cached.txt" 2)")) | | | $(fmt "$(stats "$RAW/prop_cached.txt" 2)") |"
-    emit "| known-alive skip + partial index (today + index beside it: $(fmt "$(stats "$RAW/today_cachedidx.txt" 2)")) | | | $(fmt "$(stats "$RAW/prop_cachedidx.txt" 2)") |"
     emit ""
 fi
 emit "## 3. Scaling"
 emit ""
 FIRST=$(echo "$SIZES" | awk '{print $1}')
-emit "Finished jobs: idle sweep (server) $(med "$RAW/in_idle_f$FIRST.txt" 2) ms at $(printf "%'d" "$FIRST") → $(med "$RAW/in_idle_f$LAST.txt" 2) ms at $(printf "%'d" "$LAST"): ×$(calc "$(med "$RAW/in_idle_f$LAST.txt" 2) / $(med "$RAW/in_idle_f$FIRST.txt" 2)"); with 200 to reap ×$(calc "$(med "$RAW/in_reap_f$LAST.txt" 2) / $(med "$RAW/in_reap_f$FIRST.txt" 2)")."
+for t in f nmf; do
+    [ $t = f ] && what="" || what=", remember_alive off"
+    emit "Finished jobs$what: idle sweep (server) $(med "$RAW/in_idle_$t$FIRST.txt" 2) ms at $(printf "%'d" "$FIRST") → $(med "$RAW/in_idle_$t$LAST.txt" 2) ms at $(printf "%'d" "$LAST"): ×$(calc "$(med "$RAW/in_idle_$t$LAST.txt" 2) / $(med "$RAW/in_idle_$t$FIRST.txt" 2)"); with 200 to reap ×$(calc "$(med "$RAW/in_reap_$t$LAST.txt" 2) / $(med "$RAW/in_reap_$t$FIRST.txt" 2)")."
+    emit ""
+done
 emit ""
-emit "The work itself, from EXPLAIN (ANALYZE, BUFFERS) of sweep.c's statements (text taken from src/sweep.c, generic plans, nothing to reap; an idle sweep runs the first one only when it is first_sql) — buffers touched do not depend on timing noise:"
+emit "The work itself, from EXPLAIN (ANALYZE, BUFFERS) of sweep.c's statements (text taken from src/sweep.c, generic plans, nothing to reap; an idle sweep is first_sql alone: first_sql with no job known alive, first_sql_known with every alive job known, as from the second sweep on) — buffers touched do not depend on timing noise:"
 emit ""
 emit "| finished jobs | job_event (job_id, ts) btree levels | statement: buffers, EXPLAIN ANALYZE ms |"
 emit "| ---: | ---: | --- |"
@@ -504,10 +548,10 @@ done
 emit ""
 emit "Running jobs, at $(printf "%'d" "$LAST") finished (10 % stale, 15 % alive, 75 % young):"
 emit ""
-emit "| running jobs | candidates past timeout | in-server, nothing to reap (server) | µs per running job | in-server, 10 % to reap (server) | client-side, nothing to reap |"
-emit "| ---: | ---: | ---: | ---: | ---: | ---: |"
+emit "| running jobs | candidates past timeout | in-server, nothing to reap (server) | µs per running job | in-server, remember_alive off | in-server, 10 % to reap (server) | client-side, nothing to reap |"
+emit "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 for r in 500 1000 2000 4000; do
-    emit "| $r | $((r / 4)) | $(fmt "$(stats "$RAW/run_idle_$r.txt" 2)") | $(calc "$(med "$RAW/run_idle_$r.txt" 2) * 1000 / $r" %.2f) | $(fmt "$(stats "$RAW/run_reap_$r.txt" 2)") | $(fmt "$(stats "$RAW/run_clidle_$r.txt" 1)" %.1f) |"
+    emit "| $r | $((r / 4)) | $(fmt "$(stats "$RAW/run_idle_$r.txt" 2)") | $(calc "$(med "$RAW/run_idle_$r.txt" 2) * 1000 / $r" %.2f) | $(fmt "$(stats "$RAW/run_idle_nm_$r.txt" 2)") | $(fmt "$(stats "$RAW/run_reap_$r.txt" 2)") | $(fmt "$(stats "$RAW/run_clidle_$r.txt" 1)" %.1f) |"
 done
 emit ""
 emit "## 4. Mass reap: $(printf "%'d" "$MASS_JOBS") stale jobs at once"
@@ -517,6 +561,7 @@ emit ""
 emit "| indexes | batch_size | jobs failed | runs | time (s) | jobs/s | WAL bytes / failed job |"
 emit "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
 mass_rows main "PROTEA's"
+mass_rows floor "PROTEA's, the write alone: UPDATE + audit INSERT by primary key, no search (bench.write_floor, the floor under any reaper)"
 if [ "$VARIANT" = 1 ]; then
     mass_rows prop "PROTEA's, classify once + fail by id (prototype)"
     mass_rows idx "+ partial index (variant)"
@@ -532,14 +577,17 @@ emit "| worker CPU per cycle, /proc/pid/stat utime+stime (${W_TICKS} ticks of $(
 emit "| worker CPU per cycle, /proc/pid/schedstat, per cycle | $(fmt "$(stats "$RAW/watch_cpu.txt")" %.3f) ms |"
 emit "| worker's own last_cycle_ms (wall) | $(fmt "$(stats "$RAW/watch_cycle_ms.txt")" %.3f) ms |"
 emit ""
-emit "Memory (/proc/pid/smaps_rollup, MB). The client-side reaper is a client process *plus* the server backend serving its connection; the worker is one process. Rss counts the shared_buffers pages a process touched; Pss shares them out; Private is the process's own."
+emit "Memory (/proc/pid/smaps_rollup, MB). The client-side reaper is a client process *plus* the server backend serving its connection; the worker is one process. Rss counts the shared memory pages a process touched (shared_buffers, the lock tables, ...: *Rss of shared memory*, from /proc/pid/status) and the postgres binary's pages; Pss shares them out among the processes that map them; Private is the process's own."
 emit ""
-emit "| process | Rss | Pss | Private | Pss of shared memory |"
-emit "| --- | ---: | ---: | ---: | ---: |"
-read -r a b c d <<<"$W_MEM"; emit "| protea_reaper worker (after $W_CYCLES+ cycles) | $(mb "$a") | $(mb "$b") | $(mb "$c") | $(mb "$d") |"
-read -r a b c d <<<"$C_MEM"; emit "| client-side reaper: C client process (after one sweep) | $(mb "$a") | $(mb "$b") | $(mb "$c") | $(mb "$d") |"
-read -r a2 b2 c2 d2 <<<"$B_MEM"; emit "| client-side reaper: its server backend | $(mb "$a2") | $(mb "$b2") | $(mb "$c2") | $(mb "$d2") |"
-emit "| client-side reaper: total | $(mb $((a + a2))) | $(mb $((b + b2))) | $(mb $((c + c2))) | $(mb $((d + d2))) |"
+emit "| process | Rss | Rss of shared memory | Rss without shared memory | Pss | Private | Pss of shared memory |"
+emit "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+memrow() { local a b c d e; read -r a b c d e <<<"$2"; emit "| $1 | $(mb "$a") | $(mb "$e") | $(mb $((a - e))) | $(mb "$b") | $(mb "$c") | $(mb "$d") |"; }
+memrow "protea_reaper worker (after $W_CYCLES+ cycles)" "$W_MEM"
+memrow "client-side reaper: C client process (after one sweep)" "$C_MEM"
+memrow "client-side reaper: its server backend" "$B_MEM"
+read -r a b c d e <<<"$C_MEM"; read -r a2 b2 c2 d2 e2 <<<"$B_MEM"
+memrow "client-side reaper: total" "$((a + a2)) $((b + b2)) $((c + c2)) $((d + d2)) $((e + e2))"
+memrow "for scale: a backend that ran SELECT 1" "$P_MEM"
 emit ""
 emit "## 6. Interference with a PROTEA workload"
 emit ""
@@ -564,6 +612,7 @@ R_REAP=$(calc "$(med "$RAW/ratio_reap_f$LAST.txt")" %.1f)
 GROW=$(calc "$(med "$RAW/in_idle_f$LAST.txt" 2) / $(med "$RAW/in_idle_f$FIRST.txt" 2)")
 M1=$(med "$RAW/mass_1000_main.txt.rate"); M10=$(med "$RAW/mass_10000_main.txt.rate")
 WRSS=$(mb "$(echo "$W_MEM" | cut -d' ' -f1)")
+WOWN=$(mb "$(echo "$W_MEM" | awk '{print $1 - $5}')")
 P99OFF=$(cut -d' ' -f1 "$RAW/p99_off.txt"); P99ON=$(cut -d' ' -f1 "$RAW/p99_on.txt")
 P99D=$(calc "($P99ON / $P99OFF - 1) * 100" %+.1f)
 P99PAIR=$(calc "$(med "$RAW/pgbench_pairs.txt" 1)" %+.1f)
@@ -576,16 +625,17 @@ emit "| --- | ---: | ---: | --- |"
 emit "| idle sweep at $(printf "%'d" "$LAST") finished (server) | $IDLE6 ms | ≤ 5 ms | $(verdict "$IDLE6 <= 5") |"
 emit "| client ÷ in-server, nothing to reap ($(printf "%'d" "$LAST")) | ${R_IDLE}× | ≥ 30× | $(verdict "$R_IDLE >= 30") |"
 emit "| client ÷ in-server, 200 to reap ($(printf "%'d" "$LAST")) | ${R_REAP}× | ≥ 30× | $(verdict "$R_REAP >= 30") |"
+emit "| the same with remember_alive off: nothing / 200 to reap | $(calc "$(med "$RAW/ratio_idle_nmf$LAST.txt")" %.1f)× / $(calc "$(med "$RAW/ratio_reap_nmf$LAST.txt")" %.1f)× | (reported) | |"
 emit "| idle sweep $(printf "%'d" "$FIRST") → $(printf "%'d" "$LAST") finished | ×$GROW | ≤ ×1.2 | $(verdict "$GROW <= 1.2") |"
 emit "| mass reap, batch_size 1000 | $(printf "%'.0f" "$M1") jobs/s | ≥ 20,000 jobs/s | $(verdict "$M1 >= 20000") |"
 emit "| mass reap, batch_size 10000 | $(printf "%'.0f" "$M10") jobs/s | ≥ 20,000 jobs/s | $(verdict "$M10 >= 20000") |"
+emit "| the write alone, no search (floor), batch 1000 / 10000 | $(printf "%'.0f" "$(med "$RAW/mass_1000_floor.txt.rate")") / $(printf "%'.0f" "$(med "$RAW/mass_10000_floor.txt.rate")") jobs/s | (reported) | |"
 emit "| worker CPU per idle cycle (/proc/pid/stat) | $W_STAT_MS ms | ≤ 1 ms | $(verdict "$W_STAT_MS <= 1") |"
 emit "| worker RSS | $WRSS MB | ≤ 16 MB | $(verdict "$WRSS <= 16") |"
+emit "| worker RSS without shared memory | $WOWN MB | (≤ 16 MB) | $(verdict "$WOWN <= 16") |"
 emit "| pgbench p99, worker on vs off, median of $PGBENCH_ROUNDS pairs (pooled: $P99OFF → $P99ON ms, ${P99D} %) | ${P99PAIR} % | within 5 % | $(verdict "$P99PAIR <= 5") |"
 emit "| pgbench tps, worker on vs off, median of pairs | ${TPSPAIR} % | (reported) | |"
 if [ "$VARIANT" = 1 ]; then
-    emit ""
-    emit "Known-alive skip (prototype), paced 1/s: $(med "$RAW/prop_cached.txt" 2) ms, with the partial index $(med "$RAW/prop_cachedidx.txt" 2) ms (today $(med "$RAW/today_cached.txt" 2) ms)."
     emit ""
     emit "Classify once + fail by id (prototype): idle sweep $(med "$RAW/prop_idle.txt" 2) ms vs $(med "$RAW/today_idle.txt" 2) ms today (paced 1/s: $(med "$RAW/prop_paced.txt" 2) vs $(med "$RAW/today_paced.txt" 2) ms), client ÷ in-server $(calc "$(med "$RAW/ratio_idle_f$LAST.txt") * $(med "$RAW/speedup_idle.txt")" %.1f)× (nothing to reap) and $(calc "$(med "$RAW/ratio_reap_f$LAST.txt") * $(med "$RAW/speedup_reap.txt")" %.1f)× (200 to reap), mass reap $(printf "%'.0f" "$(med "$RAW/mass_1000_prop.txt.rate")") jobs/s (batch 1000) and $(printf "%'.0f" "$(med "$RAW/mass_10000_prop.txt.rate")") jobs/s (batch 10000)."
     emit ""

@@ -112,7 +112,9 @@ static const char *const batch_sql =
  * as remembered by known_alive.c.  Their events are not looked up again
  * (the lateral subquery's "k.id IS NULL" is a one-time filter, so the probe
  * is not even started); they count as alive with the event remembered.
- * Rows come back failed first (kind true), then alive (kind false).
+ * Rows come back failed first (kind true), then alive (kind false).  $7
+ * false means their log lines would not be written: then the alive jobs
+ * already known are not returned, only counted, in one row of kind NULL.
  *
  * Its failed and audit CTEs must stay word for word those of batch_sql: the
  * write is the reaper's contract.  Both are spelt out in full so that each
@@ -122,6 +124,7 @@ static const char *const first_sql =
 "WITH candidates AS MATERIALIZED ("
 "  SELECT j.id, j.operation, j.started_at,"
 "         coalesce(le.last_ts, k.last_ts) AS last_ts,"
+"         k.id IS NOT NULL AS known,"
 "         k.id IS NOT NULL OR le.last_ts > now() - make_interval(secs => $2) AS alive"
 "    FROM %1$s AS j"
 "    LEFT JOIN unnest($5::uuid[], $6::timestamptz[]) AS k(id, last_ts) ON k.id = j.id"
@@ -152,10 +155,14 @@ static const char *const first_sql =
 "                            'last_event_ts', f.last_ts)"
 "    FROM failed AS f"
 ")"
-"SELECT true AS failed, f.id, f.operation, f.started_at, f.last_ts FROM failed AS f"
+"SELECT true AS failed, f.id, f.operation, f.started_at, f.last_ts,"
+"       NULL::bigint AS known_alive FROM failed AS f"
 " UNION ALL "
-"SELECT false, c.id, c.operation, c.started_at, c.last_ts FROM candidates AS c"
-" WHERE c.alive"
+"SELECT false, c.id, c.operation, c.started_at, c.last_ts, NULL FROM candidates AS c"
+" WHERE c.alive AND (NOT c.known OR $7)"
+" UNION ALL "
+"SELECT NULL, NULL, NULL, NULL, NULL, count(*) FROM candidates AS c"
+" WHERE c.alive AND c.known AND NOT $7"
 " ORDER BY 1 DESC, 4, 2";
 
 /* Every running job, with the verdict a sweep would reach on it now. */
@@ -323,8 +330,8 @@ static void
 ensure_plans(void)
 {
 	ReaperTables tables;
-	Oid			types[6] = {INT4OID, INT4OID, INT4OID, TEXTOID,
-		UUIDARRAYOID, TIMESTAMPTZARRAYOID};
+	Oid			types[7] = {INT4OID, INT4OID, INT4OID, TEXTOID,
+		UUIDARRAYOID, TIMESTAMPTZARRAYOID, BOOLOID};
 
 	resolve_tables(&tables);
 
@@ -355,7 +362,7 @@ ensure_plans(void)
 		pfree(plan_event_name);
 	plan_job_name = plan_event_name = NULL;
 
-	first_plan = prepare_kept(first_sql, &tables, 6, types);
+	first_plan = prepare_kept(first_sql, &tables, 7, types);
 	batch_plan = prepare_kept(batch_sql, &tables, 4, types);
 	plan_job_name = MemoryContextStrdup(TopMemoryContext, tables.job_name);
 	plan_event_name = MemoryContextStrdup(TopMemoryContext, tables.event_name);
@@ -397,11 +404,14 @@ log_failed(HeapTuple tuple, int col, const char *message)
 					   spi_text(tuple, col + 3), message)));
 }
 
+/* The level of "Reaper skipped live job." */
+#define ALIVE_LOG_LEVEL (reaper_log_skipped ? LOG : DEBUG1)
+
 /* Log one job past the timeout kept alive by a recent event */
 static void
 log_alive(HeapTuple tuple, int col)
 {
-	ereport(reaper_log_skipped ? LOG : DEBUG1,
+	ereport(ALIVE_LOG_LEVEL,
 			(errmsg("Reaper skipped live job."),
 			 errdetail("job %s, operation %s, started_at %s, last job_event %s is within stall_seconds=%d.",
 					   spi_text(tuple, col), spi_text(tuple, col + 1),
@@ -419,8 +429,8 @@ log_alive(HeapTuple tuple, int col)
 uint64
 reaper_sweep_batch(uint64 *alive)
 {
-	Datum		values[6];
-	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	Datum		values[7];
+	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	char	   *message;
 	uint64		reaped = 0;
 	bool		learn;
@@ -452,6 +462,7 @@ reaper_sweep_batch(uint64 *alive)
 	/* now() is the transaction's start, as in the statement */
 	known_alive_current(GetCurrentTransactionStartTimestamp(),
 						reaper_stall_seconds, &values[4], &values[5]);
+	values[6] = BoolGetDatum(message_level_is_interesting(ALIVE_LOG_LEVEL));
 
 	/*
 	 * Learn only while this transaction has written nothing: its snapshot
@@ -471,8 +482,15 @@ reaper_sweep_batch(uint64 *alive)
 		HeapTuple	tuple = SPI_tuptable->vals[i];
 		TupleDesc	tupdesc = SPI_tuptable->tupdesc;
 		bool		isnull;
+		Datum		kind = SPI_getbinval(tuple, tupdesc, 1, &isnull);
 
-		if (DatumGetBool(SPI_getbinval(tuple, tupdesc, 1, &isnull)))
+		if (isnull)
+		{
+			/* the count of known alive jobs whose rows were left out */
+			*alive += DatumGetInt64(SPI_getbinval(tuple, tupdesc, 6, &isnull));
+			continue;
+		}
+		if (DatumGetBool(kind))
 		{
 			log_failed(tuple, 2, message);
 			reaped++;

@@ -1,8 +1,8 @@
 -- bench/sql/proposed.sql: prototypes of the sweep shapes this benchmark
 -- proposes, as PL/pgSQL over static SQL (SPI with cached plans: the same
 -- machinery as src/sweep.c) on public.job / public.job_event.  Only for
--- measuring the proposals beside protea_reaper_run_once(); the extension is
--- not changed by them.
+-- measuring the proposals beside protea_reaper_run_once(), and the write
+-- floor under them; the extension is not changed by them.
 --
 -- bench.sweep_proposed(timeout, stall, batch)
 --     1. classify: ONE scan over the candidates (running, past the timeout)
@@ -13,12 +13,12 @@
 --        a finish that lands after step 1 still wins, as today).
 -- Returns (reaped, alive).
 --
--- bench.classify_cached(timeout, stall)
---     the classification of an idle cycle in a worker that remembers, from
---     earlier cycles, which jobs a recent event keeps alive and until when
---     (last_ts + stall_seconds: events only ever get newer): those ids, in
---     bench.known_alive here (an in-memory hash in the worker), are not
---     looked up again.  Returns (looked_up, stale).
+-- bench.write_floor(timeout, stall, batch)
+--     not a sweep: the floor under any reaper's mass reap on these tables.
+--     The stale ids are found first, untimed; then only the write is timed:
+--     the UPDATE of each job by primary key and its audit INSERT, batch_size
+--     jobs per statement, exactly the columns the reaper writes.  Returns
+--     (server_ms, reaped, wal_bytes) of the write alone, as bench.measure().
 
 CREATE OR REPLACE FUNCTION bench.sweep_proposed(timeout_s int, stall_s int, batch int,
                                                 OUT reaped bigint, OUT alive bigint)
@@ -80,25 +80,46 @@ BEGIN
   END LOOP;
 END $$;
 
-CREATE TABLE IF NOT EXISTS bench.known_alive (id uuid PRIMARY KEY);
-
-CREATE OR REPLACE FUNCTION bench.classify_cached(timeout_s int, stall_s int,
-                                                 OUT looked_up bigint, OUT stale bigint)
+CREATE OR REPLACE FUNCTION bench.write_floor(timeout_s int, stall_s int, batch int,
+                                             OUT server_ms float8, OUT reaped bigint,
+                                             OUT wal_bytes numeric)
 LANGUAGE plpgsql AS $$
 DECLARE
-  known uuid[];
+  msg text := format('Job stalled: no activity in %ss (started >%ss ago)', stall_s, timeout_s);
+  ids uuid[];
+  lasts timestamptz[];
+  n bigint;
+  i int := 1;
+  l0 pg_lsn;
+  t0 timestamptz;
 BEGIN
-  SELECT coalesce(array_agg(id), '{}') INTO known FROM bench.known_alive;
-  SELECT count(*), count(*) FILTER (WHERE c.is_stale) INTO looked_up, stale
-    FROM (SELECT j.id,
-                 (le.last_ts IS NULL OR le.last_ts <= now() - make_interval(secs => stall_s)) AS is_stale
-            FROM public.job AS j
-            LEFT JOIN unnest(known) AS k(id) ON k.id = j.id
-            LEFT JOIN LATERAL (SELECT e.ts AS last_ts FROM public.job_event AS e
-                                WHERE e.job_id = j.id
-                                ORDER BY e.ts DESC LIMIT 1) AS le ON true
-           WHERE j.status = 'running'
-             AND j.started_at < now() - make_interval(secs => timeout_s)
-             AND k.id IS NULL) AS c;
+  SELECT coalesce(array_agg(job_id), '{}'), coalesce(array_agg(last_event_ts), '{}')
+    INTO ids, lasts
+    FROM protea_reaper_running_jobs() WHERE verdict = 'stale';
+  reaped := 0;
+  l0 := pg_current_wal_insert_lsn();
+  t0 := clock_timestamp();
+  WHILE i <= cardinality(ids) LOOP
+    WITH chunk AS (
+      SELECT * FROM unnest(ids[i : i + batch - 1], lasts[i : i + batch - 1]) AS c(id, last_ts)
+    ), failed AS (
+      UPDATE public.job AS j
+         SET status = 'failed', finished_at = now(),
+             error_code = 'JobTimeout', error_message = msg
+        FROM chunk AS c
+       WHERE j.id = c.id
+      RETURNING j.id, c.last_ts
+    ), audit AS (
+      INSERT INTO public.job_event (job_id, ts, level, event, message, fields)
+      SELECT f.id, now(), 'error', 'job.timeout', msg,
+             jsonb_build_object('timeout_seconds', timeout_s, 'stall_seconds', stall_s,
+                                'last_event_ts', f.last_ts)
+        FROM failed AS f
+    )
+    SELECT count(*) INTO n FROM failed;
+    reaped := reaped + n;
+    i := i + batch;
+  END LOOP;
+  server_ms := extract(epoch FROM clock_timestamp() - t0) * 1000;
+  wal_bytes := pg_wal_lsn_diff(pg_current_wal_insert_lsn(), l0);
 END $$;
-
