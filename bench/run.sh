@@ -303,13 +303,13 @@ sweep_rows() {
 # Mass reap: RUNS_N rolled-back run_once() calls at batch size B over the
 # mass set; a CHECKPOINT before each (so each run pays the same full-page
 # images) and a VACUUM after (so each starts from the same table state).
-mass_series() {	# batch tag query
+mass_series() {	# batch tag query [setup]
     local b=$1 tag=$2 q=$3 r
     : > "$RAW/mass_${b}_$tag.txt"
     for r in $(seq 1 "$MASS_RUNS"); do
         settle
         REAPER_CLIENT_WARMUP=0 "$CLIENT" "$CONN" query 1 \
-            "SET protea_reaper.batch_size = $b; SET protea_reaper.stall_seconds = $STALL_S" \
+            "SET protea_reaper.batch_size = $b; SET protea_reaper.stall_seconds = $STALL_S${4:+; $4}" \
             "$q" >> "$RAW/mass_${b}_$tag.txt"
         sql -c "VACUUM job, job_event"
     done
@@ -491,8 +491,10 @@ sql -c "SET session_replication_role = replica" -c "SELECT bench.add_mass($MASS_
 shape
 explain "$RAW/explain_mass_1000.txt" $STALL_S 1000
 for b in 1000 10000; do mass_series $b main "$RUN_ONCE"; done
-progress "mass reap floor: the write alone, by primary key, no search"
+progress "mass reap, its parts: without log lines; the write alone, with and without row locks"
 for b in 1000 10000; do
+    mass_series $b nolog "$RUN_ONCE" "SET log_min_messages = fatal"
+    mass_series $b locked "SELECT server_ms, reaped, wal_bytes FROM bench.write_floor($TIMEOUT_S, $STALL_S, $b, true)"
     mass_series $b floor "SELECT server_ms, reaped, wal_bytes FROM bench.write_floor($TIMEOUT_S, $STALL_S, $b)"
 done
 if [ "$VARIANT" = 1 ]; then
@@ -578,7 +580,9 @@ emit ""
 emit "| indexes | batch_size | jobs failed | runs | time (s) | jobs/s | WAL bytes / failed job |"
 emit "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
 mass_rows main "PROTEA's"
-mass_rows floor "PROTEA's, the write alone: UPDATE + audit INSERT by primary key, no search (bench.write_floor, the floor under any reaper)"
+mass_rows nolog "PROTEA's, the same sweep without its per-job log lines (log_min_messages = fatal)"
+mass_rows locked "PROTEA's, the write alone with its row locks: FOR UPDATE SKIP LOCKED, UPDATE + audit INSERT by primary key, no search (bench.write_floor(..., true))"
+mass_rows floor "PROTEA's, the write alone: UPDATE + audit INSERT by primary key, no search, no lock (bench.write_floor, the floor under any reaper)"
 if [ "$VARIANT" = 1 ]; then
     mass_rows prop "PROTEA's, classify once + fail by id (prototype)"
     mass_rows idx "+ partial index (variant)"
@@ -650,7 +654,10 @@ emit "| the same with remember_alive off: nothing / 200 to reap | $(calc "$(med 
 emit "| idle sweep $(printf "%'d" "$FIRST") → $(printf "%'d" "$LAST") finished | ×$GROW | ≤ ×1.2 | $(verdict "$GROW <= 1.2") |"
 emit "| mass reap, batch_size 1000 | $(printf "%'.0f" "$M1") jobs/s | ≥ 20,000 jobs/s | $(verdict "$M1 >= 20000") |"
 emit "| mass reap, batch_size 10000 | $(printf "%'.0f" "$M10") jobs/s | ≥ 20,000 jobs/s | $(verdict "$M10 >= 20000") |"
-emit "| the write alone, no search (floor), batch 1000 / 10000 | $(printf "%'.0f" "$(med "$RAW/mass_1000_floor.txt.rate")") / $(printf "%'.0f" "$(med "$RAW/mass_10000_floor.txt.rate")") jobs/s | (reported) | |"
+mrate() { printf "%'.0f / %'.0f" "$(med "$RAW/mass_1000_$1.txt.rate")" "$(med "$RAW/mass_10000_$1.txt.rate")"; }
+emit "| its parts, batch 1000 / 10000: the sweep without log lines | $(mrate nolog) jobs/s | (reported) | |"
+emit "| the write alone with the row locks, no search | $(mrate locked) jobs/s | (reported) | |"
+emit "| the write alone, no search, no lock (floor) | $(mrate floor) jobs/s | (reported) | |"
 emit "| worker CPU per idle cycle (/proc/pid/stat) | $W_STAT_MS ms | ≤ 1 ms | $(verdict "$W_STAT_MS <= 1") |"
 [ "$VARIANT" = 1 ] && emit "| worker CPU per idle cycle, + partial index (variant) | $WI_STAT_MS ms | ≤ 1 ms | $(verdict "$WI_STAT_MS <= 1") |"
 emit "| worker RSS | $WRSS MB | ≤ 16 MB | $(verdict "$WRSS <= 16") |"

@@ -13,12 +13,14 @@
 --        a finish that lands after step 1 still wins, as today).
 -- Returns (reaped, alive).
 --
--- bench.write_floor(timeout, stall, batch)
+-- bench.write_floor(timeout, stall, batch, locked)
 --     not a sweep: the floor under any reaper's mass reap on these tables.
 --     The stale ids are found first, untimed; then only the write is timed:
 --     the UPDATE of each job by primary key and its audit INSERT, batch_size
---     jobs per statement, exactly the columns the reaper writes.  Returns
---     (server_ms, reaped, wal_bytes) of the write alone, as bench.measure().
+--     jobs per statement, exactly the columns the reaper writes; with locked,
+--     each batch first locks its rows FOR UPDATE SKIP LOCKED, as the sweep
+--     must so as never to wait on a live worker.  Returns (server_ms,
+--     reaped, wal_bytes) of the write alone, as bench.measure().
 
 CREATE OR REPLACE FUNCTION bench.sweep_proposed(timeout_s int, stall_s int, batch int,
                                                 OUT reaped bigint, OUT alive bigint)
@@ -80,7 +82,9 @@ BEGIN
   END LOOP;
 END $$;
 
+DROP FUNCTION IF EXISTS bench.write_floor(int, int, int);
 CREATE OR REPLACE FUNCTION bench.write_floor(timeout_s int, stall_s int, batch int,
+                                             locked boolean DEFAULT false,
                                              OUT server_ms float8, OUT reaped bigint,
                                              OUT wal_bytes numeric)
 LANGUAGE plpgsql AS $$
@@ -99,7 +103,32 @@ BEGIN
   reaped := 0;
   l0 := pg_current_wal_insert_lsn();
   t0 := clock_timestamp();
-  WHILE i <= cardinality(ids) LOOP
+  WHILE i <= cardinality(ids) AND locked LOOP
+    WITH chunk AS (
+      SELECT j.id, c.last_ts
+        FROM public.job AS j
+        JOIN unnest(ids[i : i + batch - 1], lasts[i : i + batch - 1]) AS c(id, last_ts)
+          ON j.id = c.id
+         FOR UPDATE OF j SKIP LOCKED
+    ), failed AS (
+      UPDATE public.job AS j
+         SET status = 'failed', finished_at = now(),
+             error_code = 'JobTimeout', error_message = msg
+        FROM chunk AS c
+       WHERE j.id = c.id
+      RETURNING j.id, c.last_ts
+    ), audit AS (
+      INSERT INTO public.job_event (job_id, ts, level, event, message, fields)
+      SELECT f.id, now(), 'error', 'job.timeout', msg,
+             jsonb_build_object('timeout_seconds', timeout_s, 'stall_seconds', stall_s,
+                                'last_event_ts', f.last_ts)
+        FROM failed AS f
+    )
+    SELECT count(*) INTO n FROM failed;
+    reaped := reaped + n;
+    i := i + batch;
+  END LOOP;
+  WHILE i <= cardinality(ids) AND NOT locked LOOP
     WITH chunk AS (
       SELECT * FROM unnest(ids[i : i + batch - 1], lasts[i : i + batch - 1]) AS c(id, last_ts)
     ), failed AS (
