@@ -399,15 +399,20 @@ for _ in $(seq 1 30); do
     [ "$(sqlv -c "SELECT coalesce(cycles, 0) > 2 FROM protea_reaper_status()")" = t ] && break
     sleep 1
 done
+# watch_cpu FILE: per-cycle CPU (ms) from schedstat between consecutive
+# samples into FILE_cpu, first 2 dropped; prints "cycles ticks" from
+# /proc/pid/stat over the watch
+watch_cpu() {
+    awk 'NR > 1 && $1 > pc { if (NR > 3) printf "%.4f\n", ($2 - pn) / ($1 - pc) / 1e6 } {pc = $1; pn = $2}' \
+        "$1" > "${1%.txt}_cpu.txt"
+    awk 'NR == 2 {c0 = $1; t0 = $3} END {print $1 - c0, $3 - t0}' "$1"
+}
 "$CLIENT" "$CONN" watch "$WATCH_SECONDS" > "$RAW/watch.txt"
 WPID=$(sqlv -c "SELECT pid FROM protea_reaper_status()")
 W_MEM=$(smaps "$WPID")
 W_STATUS=$(sqlv -F' ' -c "SELECT cycles, failed_cycles, last_reaped, last_alive, state FROM protea_reaper_status()")
-# per-cycle CPU from schedstat (ns) between consecutive samples, first 2 dropped
-awk 'NR > 1 && $1 > pc { if (NR > 3) printf "%.4f\n", ($2 - pn) / ($1 - pc) / 1e6 } {pc = $1; pn = $2}' \
-    "$RAW/watch.txt" > "$RAW/watch_cpu.txt"
 awk 'NR > 2 {print $4}' "$RAW/watch.txt" > "$RAW/watch_cycle_ms.txt"
-read -r W_CYCLES W_TICKS <<<"$(awk 'NR == 2 {c0 = $1; t0 = $3} END {print $1 - c0, $3 - t0}' "$RAW/watch.txt")"
+read -r W_CYCLES W_TICKS <<<"$(watch_cpu "$RAW/watch.txt")"
 CLK_TCK=$(getconf CLK_TCK)
 W_STAT_MS=$(calc "$W_TICKS * 1000 / $CLK_TCK / $W_CYCLES" %.3f)
 if [ "$VARIANT" = 1 ]; then
@@ -417,34 +422,31 @@ if [ "$VARIANT" = 1 ]; then
     sleep 3
     "$CLIENT" "$CONN" watch "$WATCH_SECONDS" > "$RAW/watch_idx.txt"
     sql -c "DROP INDEX bench_job_running_started_at"
-    awk 'NR > 1 && $1 > pc { if (NR > 3) printf "%.4f\n", ($2 - pn) / ($1 - pc) / 1e6 } {pc = $1; pn = $2}' \
-        "$RAW/watch_idx.txt" > "$RAW/watch_cpu_idx.txt"
-    read -r WI_CYCLES WI_TICKS <<<"$(awk 'NR == 2 {c0 = $1; t0 = $3} END {print $1 - c0, $3 - t0}' "$RAW/watch_idx.txt")"
+    read -r WI_CYCLES WI_TICKS <<<"$(watch_cpu "$RAW/watch_idx.txt")"
     WI_STAT_MS=$(calc "$WI_TICKS * 1000 / $CLK_TCK / $WI_CYCLES" %.3f)
 fi
 
-# the client-side reaper's memory after one sweep (it waits on its stdin)
+# hold FILE TIMEOUT STALL: the client in hold mode (it waits on its stdin);
+# sets C_MEM and B_MEM, the smaps of the client process and of its backend
 mkfifo "$WORKDIR/hold.in"
-"$CLIENT" "$CONN" hold $TIMEOUT_S $STALL_S < "$WORKDIR/hold.in" > "$RAW/hold.txt" &
-HOLD=$!
-CHILDREN="$CHILDREN $HOLD"
-exec 7> "$WORKDIR/hold.in"
-for _ in $(seq 1 100); do grep -q READY "$RAW/hold.txt" && break; sleep 0.1; done
-read -r _ CPID BPID _ <<<"$(cat "$RAW/hold.txt")"
-C_MEM=$(smaps "$CPID")
-B_MEM=$(smaps "$BPID")
-exec 7>&-
-wait "$HOLD" || true
-# and a plain backend that ran SELECT 1, for scale
-"$CLIENT" "$CONN" hold 0 0 < "$WORKDIR/hold.in" > "$RAW/hold0.txt" &
-HOLD=$!
-CHILDREN="$CHILDREN $HOLD"
-exec 7> "$WORKDIR/hold.in"
-for _ in $(seq 1 100); do grep -q READY "$RAW/hold0.txt" && break; sleep 0.1; done
-read -r _ _ PBPID _ <<<"$(cat "$RAW/hold0.txt")"
-P_MEM=$(smaps "$PBPID")
-exec 7>&-
-wait "$HOLD" || true
+hold() {
+    local pid cpid bpid
+    "$CLIENT" "$CONN" hold "$2" "$3" < "$WORKDIR/hold.in" > "$1" &
+    pid=$!
+    CHILDREN="$CHILDREN $pid"
+    exec 7> "$WORKDIR/hold.in"
+    for _ in $(seq 1 100); do grep -q READY "$1" && break; sleep 0.1; done
+    read -r _ cpid bpid _ <<<"$(cat "$1")"
+    C_MEM=$(smaps "$cpid")
+    B_MEM=$(smaps "$bpid")
+    exec 7>&-
+    wait "$pid" || true
+}
+# a plain backend that ran SELECT 1, for scale; then the client-side
+# reaper after one sweep
+hold "$RAW/hold0.txt" 0 0
+P_MEM=$B_MEM
+hold "$RAW/hold.txt" $TIMEOUT_S $STALL_S
 
 progress "interference: pgbench ${PGBENCH_SECONDS}s x $PGBENCH_ROUNDS rounds per mode, $PGBENCH_CLIENTS clients"
 pgb() {	# mode round
@@ -599,7 +601,7 @@ emit "| worker CPU per cycle, /proc/pid/schedstat, per cycle | $(fmt "$(stats "$
 emit "| worker's own last_cycle_ms (wall) | $(fmt "$(stats "$RAW/watch_cycle_ms.txt")" %.3f) ms |"
 if [ "$VARIANT" = 1 ]; then
     emit "| + partial index (variant): worker CPU per cycle, /proc/pid/stat ($WI_TICKS ticks over $WI_CYCLES cycles) | $WI_STAT_MS ms |"
-    emit "| + partial index (variant): worker CPU per cycle, /proc/pid/schedstat | $(fmt "$(stats "$RAW/watch_cpu_idx.txt")" %.3f) ms |"
+    emit "| + partial index (variant): worker CPU per cycle, /proc/pid/schedstat | $(fmt "$(stats "$RAW/watch_idx_cpu.txt")" %.3f) ms |"
 fi
 emit ""
 emit "Memory (/proc/pid/smaps_rollup, MB). The client-side reaper is a client process *plus* the server backend serving its connection; the worker is one process. Rss counts the shared memory pages a process touched (shared_buffers, the lock tables, ...: *Rss of shared memory*, from /proc/pid/status) and the postgres binary's pages; Pss shares them out among the processes that map them; Private is the process's own."

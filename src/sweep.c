@@ -420,44 +420,37 @@ log_alive(HeapTuple tuple, int col)
 }
 
 /*
- * reaper_sweep_batch
- *		Fail at most batch_size stale jobs with one statement, logging each,
- *		and return how many.  The first batch of a sweep passes alive: it
- *		also counts (and logs) the jobs past the timeout that a recent event
- *		keeps alive, from the same scan; later batches pass NULL.
+ * run_later_batch
+ *		A batch after the first: fail and log at most batch_size stale jobs.
  */
-uint64
-reaper_sweep_batch(uint64 *alive)
+static uint64
+run_later_batch(Datum *values, const char *nulls, const char *message)
 {
-	Datum		values[7];
-	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
-	char	   *message;
+	uint64		reaped;
+	int			ret;
+
+	ret = SPI_execute_plan(batch_plan, values, nulls, false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "protea_reaper sweep failed: %s", SPI_result_code_string(ret));
+
+	reaped = SPI_processed;
+	for (uint64 i = 0; i < reaped; i++)
+		log_failed(SPI_tuptable->vals[i], 1, message);
+	return reaped;
+}
+
+/*
+ * run_first_batch
+ *		The first batch: fail and log at most batch_size stale jobs, count
+ *		(and log) the live ones into *alive, skipping the lookup of those
+ *		known alive, and remember the ones newly seen alive.
+ */
+static uint64
+run_first_batch(Datum *values, const char *nulls, const char *message, uint64 *alive)
+{
 	uint64		reaped = 0;
 	bool		learn;
 	int			ret;
-
-	connect_spi();
-	ensure_plans();
-
-	message = timeout_message();
-	values[0] = Int32GetDatum(reaper_timeout_seconds);
-	values[1] = Int32GetDatum(reaper_stall_seconds);
-	values[2] = Int32GetDatum(reaper_batch_size);
-	values[3] = CStringGetTextDatum(message);
-
-	if (alive == NULL)
-	{
-		ret = SPI_execute_plan(batch_plan, values, nulls, false, 0);
-		if (ret != SPI_OK_SELECT)
-			elog(ERROR, "protea_reaper sweep failed: %s", SPI_result_code_string(ret));
-
-		reaped = SPI_processed;
-		for (uint64 i = 0; i < reaped; i++)
-			log_failed(SPI_tuptable->vals[i], 1, message);
-
-		SPI_finish();
-		return reaped;
-	}
 
 	/* now() is the transaction's start, as in the statement */
 	known_alive_current(GetCurrentTransactionStartTimestamp(),
@@ -509,6 +502,37 @@ reaper_sweep_batch(uint64 *alive)
 				known_alive_learn(DatumGetUUIDP(id), DatumGetTimestampTz(last_event));
 		}
 	}
+	return reaped;
+}
+
+/*
+ * reaper_sweep_batch
+ *		Fail at most batch_size stale jobs with one statement, logging each,
+ *		and return how many.  The first batch of a sweep passes alive: it
+ *		also counts (and logs) the jobs past the timeout that a recent event
+ *		keeps alive, from the same scan; later batches pass NULL.
+ */
+uint64
+reaper_sweep_batch(uint64 *alive)
+{
+	Datum		values[7];
+	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	char	   *message;
+	uint64		reaped;
+
+	connect_spi();
+	ensure_plans();
+
+	message = timeout_message();
+	values[0] = Int32GetDatum(reaper_timeout_seconds);
+	values[1] = Int32GetDatum(reaper_stall_seconds);
+	values[2] = Int32GetDatum(reaper_batch_size);
+	values[3] = CStringGetTextDatum(message);
+
+	if (alive == NULL)
+		reaped = run_later_batch(values, nulls, message);
+	else
+		reaped = run_first_batch(values, nulls, message, alive);
 
 	SPI_finish();
 	return reaped;

@@ -103,32 +103,13 @@ BEGIN
   reaped := 0;
   l0 := pg_current_wal_insert_lsn();
   t0 := clock_timestamp();
-  WHILE i <= cardinality(ids) AND locked LOOP
-    WITH chunk AS (
-      SELECT j.id, c.last_ts
-        FROM public.job AS j
-        JOIN unnest(ids[i : i + batch - 1], lasts[i : i + batch - 1]) AS c(id, last_ts)
-          ON j.id = c.id
-         FOR UPDATE OF j SKIP LOCKED
-    ), failed AS (
-      UPDATE public.job AS j
-         SET status = 'failed', finished_at = now(),
-             error_code = 'JobTimeout', error_message = msg
-        FROM chunk AS c
-       WHERE j.id = c.id
-      RETURNING j.id, c.last_ts
-    ), audit AS (
-      INSERT INTO public.job_event (job_id, ts, level, event, message, fields)
-      SELECT f.id, now(), 'error', 'job.timeout', msg,
-             jsonb_build_object('timeout_seconds', timeout_s, 'stall_seconds', stall_s,
-                                'last_event_ts', f.last_ts)
-        FROM failed AS f
-    )
-    SELECT count(*) INTO n FROM failed;
-    reaped := reaped + n;
-    i := i + batch;
-  END LOOP;
-  WHILE i <= cardinality(ids) AND NOT locked LOOP
+  WHILE i <= cardinality(ids) LOOP
+    -- the sweep's row locks, taken the same way (its own statement here)
+    IF locked THEN
+      PERFORM 1 FROM public.job AS j
+        WHERE j.id = ANY (ids[i : i + batch - 1])
+          FOR UPDATE OF j SKIP LOCKED;
+    END IF;
     WITH chunk AS (
       SELECT * FROM unnest(ids[i : i + batch - 1], lasts[i : i + batch - 1]) AS c(id, last_ts)
     ), failed AS (
