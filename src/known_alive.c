@@ -140,6 +140,27 @@ known_alive_current(TimestampTz now, int stall_seconds,
 }
 
 /*
+ * known_alive_lookup
+ *		Whether job id is remembered with an event newer than now minus
+ *		stall_seconds (the statement's own test).
+ */
+bool
+known_alive_lookup(const pg_uuid_t *id, TimestampTz now, int stall_seconds,
+				   TimestampTz *last_event)
+{
+	KnownAliveEntry *entry;
+
+	if (known_alive == NULL)
+		return false;
+	entry = hash_search(known_alive, id, HASH_FIND, NULL);
+	if (entry == NULL ||
+		entry->last_event <= now - (TimestampTz) stall_seconds * USECS_PER_SEC)
+		return false;
+	*last_event = entry->last_event;
+	return true;
+}
+
+/*
  * known_alive_learn
  *		Remember job id's last event; keep the newer of two.
  */

@@ -32,6 +32,13 @@ extern void known_alive_forget(void);
 extern void known_alive_current(TimestampTz now, int stall_seconds,
 								Datum *ids, Datum *last_events);
 
+/*
+ * Whether job id is still known alive at now; if so, *last_event is the
+ * event that keeps it alive.
+ */
+extern bool known_alive_lookup(const pg_uuid_t *id, TimestampTz now,
+							   int stall_seconds, TimestampTz *last_event);
+
 /* Remember that job id had an event at last_event */
 extern void known_alive_learn(const pg_uuid_t *id, TimestampTz last_event);
 

@@ -10,7 +10,9 @@
  * audit event, in one statement.
  *
  * The statements are set-based: one statement fails a whole batch, however
- * many candidates there are, and an idle sweep is a single statement.  They are prepared once per backend and kept
+ * many candidates there are, and an idle sweep is a single statement (a
+ * plain scan of the jobs past the timeout when all of them are known alive,
+ * see known_alive.c).  They are prepared once per backend and kept
  * (SPI_keepplan); thresholds travel as parameters.  The plan is made anew
  * only when the tables the settings name change.
  *
@@ -51,6 +53,7 @@ typedef struct ReaperTables
 } ReaperTables;
 
 /* Plans kept for the life of the backend, and the tables they were made for */
+static SPIPlanPtr candidates_plan = NULL;
 static SPIPlanPtr first_plan = NULL;
 static SPIPlanPtr batch_plan = NULL;
 static char *plan_job_name = NULL;
@@ -107,7 +110,7 @@ static const char *const batch_sql =
 /*
  * The first batch of a sweep: the batch statement above, plus the jobs past
  * the timeout that a recent event keeps alive, from one scan of the
- * candidates (an idle sweep is this statement alone).  Parameters as above,
+ * candidates.  Parameters as above,
  * and $5, $6: the jobs an earlier sweep found alive and their last events,
  * as remembered by known_alive.c.  Their events are not looked up again
  * (the lateral subquery's "k.id IS NULL" is a one-time filter, so the probe
@@ -164,6 +167,15 @@ static const char *const first_sql =
 "SELECT NULL, NULL, NULL, NULL, NULL, count(*) FROM candidates AS c"
 " WHERE c.alive AND c.known AND NOT $7"
 " ORDER BY 1 DESC, 4, 2";
+
+/*
+ * The jobs past the timeout, and nothing else: when every one of them is
+ * known alive (known_alive.c), this is the whole sweep.  $1 timeout_seconds.
+ */
+static const char *const candidates_sql =
+"SELECT j.id, j.operation, j.started_at FROM %1$s AS j"
+" WHERE j.status = 'running'"
+"   AND j.started_at < now() - make_interval(secs => $1)";
 
 /* Every running job, with the verdict a sweep would reach on it now. */
 static const char *const list_sql =
@@ -356,12 +368,18 @@ ensure_plans(void)
 		SPI_freeplan(first_plan);
 		first_plan = NULL;
 	}
+	if (candidates_plan != NULL)
+	{
+		SPI_freeplan(candidates_plan);
+		candidates_plan = NULL;
+	}
 	if (plan_job_name != NULL)
 		pfree(plan_job_name);
 	if (plan_event_name != NULL)
 		pfree(plan_event_name);
 	plan_job_name = plan_event_name = NULL;
 
+	candidates_plan = prepare_kept(candidates_sql, &tables, 1, types);
 	first_plan = prepare_kept(first_sql, &tables, 7, types);
 	batch_plan = prepare_kept(batch_sql, &tables, 4, types);
 	plan_job_name = MemoryContextStrdup(TopMemoryContext, tables.job_name);
@@ -407,15 +425,19 @@ log_failed(HeapTuple tuple, int col, const char *message)
 /* The level of "Reaper skipped live job." */
 #define ALIVE_LOG_LEVEL (reaper_log_skipped ? LOG : DEBUG1)
 
-/* Log one job past the timeout kept alive by a recent event */
+/*
+ * Log one job past the timeout kept alive by a recent event: id, operation
+ * and started_at from columns col.., the event from col + 3 unless given.
+ */
 static void
-log_alive(HeapTuple tuple, int col)
+log_alive(HeapTuple tuple, int col, const char *last_event)
 {
 	ereport(ALIVE_LOG_LEVEL,
 			(errmsg("Reaper skipped live job."),
 			 errdetail("job %s, operation %s, started_at %s, last job_event %s is within stall_seconds=%d.",
 					   spi_text(tuple, col), spi_text(tuple, col + 1),
-					   spi_text(tuple, col + 2), spi_text(tuple, col + 3),
+					   spi_text(tuple, col + 2),
+					   last_event ? last_event : spi_text(tuple, col + 3),
 					   reaper_stall_seconds)));
 }
 
@@ -437,6 +459,57 @@ run_later_batch(Datum *values, const char *nulls, const char *message)
 	for (uint64 i = 0; i < reaped; i++)
 		log_failed(SPI_tuptable->vals[i], 1, message);
 	return reaped;
+}
+
+/*
+ * all_known_alive
+ *		The idle sweep of a backend that remembers: when every job past the
+ *		timeout is known alive, nothing can be stale, so they are counted
+ *		(and logged) from one plain scan, without the first statement's
+ *		lookups, joins and writes.  Returns false, having done nothing the
+ *		caller sees, as soon as one job is not known alive.
+ */
+static bool
+all_known_alive(Datum *values, const char *nulls, uint64 *alive)
+{
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	int			ret;
+
+	if (!reaper_remember_alive)
+		return false;
+
+	ret = SPI_execute_plan(candidates_plan, values, nulls, true, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "protea_reaper sweep failed: %s", SPI_result_code_string(ret));
+
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		TimestampTz last_event;
+		bool		isnull;
+		Datum		id = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
+									   1, &isnull);
+
+		if (!known_alive_lookup(DatumGetUUIDP(id), now, reaper_stall_seconds,
+								&last_event))
+			return false;
+	}
+
+	*alive = SPI_processed;
+	if (message_level_is_interesting(ALIVE_LOG_LEVEL))
+	{
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	tuple = SPI_tuptable->vals[i];
+			TimestampTz last_event;
+			bool		isnull;
+			Datum		id = SPI_getbinval(tuple, SPI_tuptable->tupdesc, 1, &isnull);
+
+			known_alive_lookup(DatumGetUUIDP(id), now, reaper_stall_seconds,
+							   &last_event);
+			log_alive(tuple, 1, timestamptz_to_str(last_event));
+		}
+	}
+	return true;
 }
 
 /*
@@ -490,7 +563,7 @@ run_first_batch(Datum *values, const char *nulls, const char *message, uint64 *a
 			continue;
 		}
 
-		log_alive(tuple, 2);
+		log_alive(tuple, 2, NULL);
 		(*alive)++;
 		if (learn)
 		{
@@ -531,6 +604,8 @@ reaper_sweep_batch(uint64 *alive)
 
 	if (alive == NULL)
 		reaped = run_later_batch(values, nulls, message);
+	else if (all_known_alive(values, nulls, alive))
+		reaped = 0;
 	else
 		reaped = run_first_batch(values, nulls, message, alive);
 
