@@ -163,24 +163,28 @@ shape() { sql -c "SELECT * FROM bench.shape()"; }
 # EXPLAIN (ANALYZE, BUFFERS, WAL) of the sweep's statements, their text
 # taken verbatim from src/sweep.c (bench/extract_sql.sh), as generic plans
 # (what the kept SPI plans become), in the order a sweep runs them, inside
-# a rolled-back transaction after one unmeasured execution: first_sql with
-# nothing known (a session's first sweep, or remember_alive = off), then
-# with every alive job known (every later sweep).  psql variables timeout,
+# a rolled-back transaction after one unmeasured execution: candidates_sql
+# (the whole of an idle sweep whose candidates are all known alive), then
+# first_sql with nothing known (a session's first sweep, or remember_alive =
+# off) and with every alive job known.  psql variables timeout,
 # stall, batch.
 EXPLAIN_SQL=$WORKDIR/explain.sql
 {
+    CAND_TEXT=$(bash "$WORKDIR/tree/bench/extract_sql.sh" "$WORKDIR/tree/src/sweep.c" public.job public.job_event candidates_sql)
     FIRST_TEXT=$(bash "$WORKDIR/tree/bench/extract_sql.sh" "$WORKDIR/tree/src/sweep.c" public.job public.job_event first_sql)
     BATCH_TEXT=$(bash "$WORKDIR/tree/bench/extract_sql.sh" "$WORKDIR/tree/src/sweep.c" public.job public.job_event batch_sql)
     echo "SET plan_cache_mode = force_generic_plan;"
     echo "SET protea_reaper.stall_seconds = :stall;"
     # what known_alive.c would pass after an earlier sweep: every alive job
     echo "SELECT coalesce(array_agg(job_id), '{}') AS known_ids, coalesce(array_agg(last_event_ts), '{}') AS known_ts FROM protea_reaper_running_jobs() WHERE verdict = 'alive' \\gset"
+    echo "PREPARE candidates_sql(int) AS $CAND_TEXT;"
     echo "PREPARE first_sql(int, int, int, text, uuid[], timestamptz[], boolean) AS $FIRST_TEXT;"
     echo "PREPARE batch_sql(int, int, int, text) AS $BATCH_TEXT;"
     ARGS="(:timeout, :stall, :batch, 'Job stalled (explain)'"
     # label, EXECUTE: in the order a sweep runs them ($7 false: the live
     # jobs' log lines are not written, as with log_skipped off)
-    EXPLAINED=(first_sql "first_sql$ARGS, '{}', '{}', false)"
+    EXPLAINED=(candidates_sql "candidates_sql(:timeout)"
+               first_sql "first_sql$ARGS, '{}', '{}', false)"
                first_sql_known "first_sql$ARGS, :'known_ids', :'known_ts', false)"
                batch_sql "batch_sql$ARGS)")
     echo "BEGIN;"
@@ -558,7 +562,7 @@ for t in f nmf; do
     emit ""
 done
 emit ""
-emit "The work itself, from EXPLAIN (ANALYZE, BUFFERS) of sweep.c's statements (text taken from src/sweep.c, generic plans, nothing to reap; an idle sweep is first_sql alone: first_sql with no job known alive, first_sql_known with every alive job known, as from the second sweep on) — buffers touched do not depend on timing noise:"
+emit "The work itself, from EXPLAIN (ANALYZE, BUFFERS) of sweep.c's statements (text taken from src/sweep.c, generic plans, nothing to reap; a sweep first runs candidates_sql and stops there when every job it lists is known alive, as from the second idle sweep on; otherwise it runs first_sql: with no job known alive (first_sql) or with the alive ones known (first_sql_known)) — buffers touched do not depend on timing noise:"
 emit ""
 emit "| finished jobs | job_event (job_id, ts) btree levels | statement: buffers, EXPLAIN ANALYZE ms |"
 emit "| ---: | ---: | --- |"
