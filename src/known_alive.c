@@ -93,6 +93,16 @@ known_alive_forget(void)
 }
 
 /*
+ * known_alive_is_empty
+ *		Whether no job is remembered (none yet, or all forgotten).
+ */
+bool
+known_alive_is_empty(void)
+{
+	return known_alive == NULL || hash_get_num_entries(known_alive) == 0;
+}
+
+/*
  * known_alive_current
  *		The jobs still known alive at now, as two arrays in the current
  *		memory context; the jobs whose last event is now stall_seconds old

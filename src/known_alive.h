@@ -24,6 +24,9 @@ extern void known_alive_use_tables(Oid job_relid, Oid event_relid);
 /* Forget everything */
 extern void known_alive_forget(void);
 
+/* Whether nothing is remembered */
+extern bool known_alive_is_empty(void);
+
 /*
  * The jobs still known alive at now (last event after now - stall_seconds)
  * as a uuid[] and a timestamptz[] of their last events, built in the

@@ -475,7 +475,8 @@ all_known_alive(Datum *values, const char *nulls, uint64 *alive)
 	TimestampTz now = GetCurrentTransactionStartTimestamp();
 	int			ret;
 
-	if (!reaper_remember_alive)
+	/* with nothing remembered the scan could only be followed by the rest */
+	if (!reaper_remember_alive || known_alive_is_empty())
 		return false;
 
 	ret = SPI_execute_plan(candidates_plan, values, nulls, true, 0);
