@@ -13,8 +13,8 @@
  * many candidates there are, and an idle sweep is a single statement (a
  * plain scan of the jobs past the timeout when all of them are known alive,
  * see known_alive.c).  They are prepared once per backend and kept
- * (SPI_keepplan); thresholds travel as parameters.  The plan is made anew
- * only when the tables the settings name change.
+ * (SPI_keepplan) as generic plans; thresholds travel as parameters.  The
+ * plan is made anew only when the tables the settings name change.
  *
  * Table names come from settings, so they are parsed and resolved to OIDs,
  * checked for the columns we need, and only then quoted into the SQL.
@@ -315,13 +315,20 @@ resolve_tables(ReaperTables *tables)
 /*
  * prepare_kept
  *		Prepare one statement for the given tables and keep it past SPI_finish.
+ *
+ * The plan is generic, made once: the parameters are thresholds whose values
+ * do not change the plan's shape, and the plan cache would otherwise plan
+ * each call anew (a custom plan is always made the first five times, and
+ * for the plain scan of an idle sweep every time, as it looks cheaper),
+ * which costs more than the idle sweep itself.
  */
 static SPIPlanPtr
 prepare_kept(const char *sql_template, const ReaperTables *tables,
 			 int nargs, Oid *argtypes)
 {
 	char	   *sql = psprintf(sql_template, tables->job_name, tables->event_name);
-	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+	SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes,
+										  CURSOR_OPT_GENERIC_PLAN);
 
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed for protea_reaper sweep: %s",

@@ -1,0 +1,38 @@
+--
+-- plans: a backend plans each sweep statement once and reuses the plan.
+-- The statements' shape does not depend on the thresholds, and planning
+-- them on every call would cost more than an idle sweep itself.
+--
+-- Every planning shows as a "PLANNER STATISTICS" line (log_planner_stats;
+-- VERBOSITY terse drops its timing detail).  The SELECT that calls
+-- protea_reaper_run_once() is itself planned: one line per call is the floor.
+--
+\c
+SELECT fixture_load();
+SET log_planner_stats = on;
+SET client_min_messages = log;
+\set VERBOSITY terse
+
+-- The first sweep plans what it runs (and the foreign key check of the
+-- audit rows): jobs 1 and 4 are failed, 2 is alive
+SELECT protea_reaper_run_once() AS reaped;
+-- Job 2 is now known alive: the plain scan of an idle sweep is planned
+SELECT protea_reaper_run_once() AS reaped;
+-- From now on nothing is planned but the calling SELECT
+SELECT protea_reaper_run_once() AS reaped;
+SELECT protea_reaper_run_once() AS reaped;
+SELECT protea_reaper_run_once() AS reaped;
+SELECT protea_reaper_run_once() AS reaped;
+SELECT protea_reaper_run_once() AS reaped;
+SELECT protea_reaper_run_once() AS reaped;
+
+-- Other thresholds are parameters of the same plans: a lowered timeout
+-- makes job 3 a candidate, looked up and failed without a new plan
+SET protea_reaper.timeout_seconds = 1800;
+SELECT protea_reaper_run_once() AS reaped;
+RESET protea_reaper.timeout_seconds;
+
+RESET client_min_messages;
+\set VERBOSITY default
+RESET log_planner_stats;
+SELECT id, status, error_code FROM job WHERE status = 'failed' ORDER BY id;
