@@ -155,19 +155,15 @@ known_alive_current(TimestampTz now, int stall_seconds,
  *		stall_seconds (the statement's own test).
  */
 bool
-known_alive_lookup(const pg_uuid_t *id, TimestampTz now, int stall_seconds,
-				   TimestampTz *last_event)
+known_alive_lookup(const pg_uuid_t *id, TimestampTz now, int stall_seconds)
 {
 	KnownAliveEntry *entry;
 
 	if (known_alive == NULL)
 		return false;
 	entry = hash_search(known_alive, id, HASH_FIND, NULL);
-	if (entry == NULL ||
-		entry->last_event <= now - (TimestampTz) stall_seconds * USECS_PER_SEC)
-		return false;
-	*last_event = entry->last_event;
-	return true;
+	return entry != NULL &&
+		entry->last_event > now - (TimestampTz) stall_seconds * USECS_PER_SEC;
 }
 
 /*

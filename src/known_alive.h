@@ -35,12 +35,9 @@ extern bool known_alive_is_empty(void);
 extern void known_alive_current(TimestampTz now, int stall_seconds,
 								Datum *ids, Datum *last_events);
 
-/*
- * Whether job id is still known alive at now; if so, *last_event is the
- * event that keeps it alive.
- */
+/* Whether job id is still known alive at now */
 extern bool known_alive_lookup(const pg_uuid_t *id, TimestampTz now,
-							   int stall_seconds, TimestampTz *last_event);
+							   int stall_seconds);
 
 /* Remember that job id had an event at last_event */
 extern void known_alive_learn(const pg_uuid_t *id, TimestampTz last_event);

@@ -169,11 +169,13 @@ static const char *const first_sql =
 " ORDER BY 1 DESC, 4, 2";
 
 /*
- * The jobs past the timeout, and nothing else: when every one of them is
- * known alive (known_alive.c), this is the whole sweep.  $1 timeout_seconds.
+ * The ids of the jobs past the timeout, and nothing else: when every one of
+ * them is known alive (known_alive.c), this is the whole sweep.  With the
+ * index README.md recommends, (started_at) INCLUDE (id) WHERE status =
+ * 'running', it can be an index-only scan.  $1 timeout_seconds.
  */
 static const char *const candidates_sql =
-"SELECT j.id, j.operation, j.started_at FROM %1$s AS j"
+"SELECT j.id FROM %1$s AS j"
 " WHERE j.status = 'running'"
 "   AND j.started_at < now() - make_interval(secs => $1)";
 
@@ -433,18 +435,17 @@ log_failed(HeapTuple tuple, int col, const char *message)
 #define ALIVE_LOG_LEVEL (reaper_log_skipped ? LOG : DEBUG1)
 
 /*
- * Log one job past the timeout kept alive by a recent event: id, operation
- * and started_at from columns col.., the event from col + 3 unless given.
+ * Log one job past the timeout kept alive by a recent event: id, operation,
+ * started_at and the last event from columns col..col + 3.
  */
 static void
-log_alive(HeapTuple tuple, int col, const char *last_event)
+log_alive(HeapTuple tuple, int col)
 {
 	ereport(ALIVE_LOG_LEVEL,
 			(errmsg("Reaper skipped live job."),
 			 errdetail("job %s, operation %s, started_at %s, last job_event %s is within stall_seconds=%d.",
 					   spi_text(tuple, col), spi_text(tuple, col + 1),
-					   spi_text(tuple, col + 2),
-					   last_event ? last_event : spi_text(tuple, col + 3),
+					   spi_text(tuple, col + 2), spi_text(tuple, col + 3),
 					   reaper_stall_seconds)));
 }
 
@@ -472,9 +473,10 @@ run_later_batch(Datum *values, const char *nulls, const char *message)
  * all_known_alive
  *		The idle sweep of a backend that remembers: when every job past the
  *		timeout is known alive, nothing can be stale, so they are counted
- *		(and logged) from one plain scan, without the first statement's
- *		lookups, joins and writes.  Returns false, having done nothing the
- *		caller sees, as soon as one job is not known alive.
+ *		from one scan of their ids, without the first statement's lookups,
+ *		joins and writes.  Returns false, having done nothing the caller
+ *		sees, as soon as one job is not known alive, or when their log lines
+ *		are wanted (the first statement returns what those lines show).
  */
 static bool
 all_known_alive(Datum *values, const char *nulls, uint64 *alive)
@@ -483,7 +485,8 @@ all_known_alive(Datum *values, const char *nulls, uint64 *alive)
 	int			ret;
 
 	/* with nothing remembered the scan could only be followed by the rest */
-	if (!reaper_remember_alive || known_alive_is_empty())
+	if (!reaper_remember_alive || known_alive_is_empty() ||
+		message_level_is_interesting(ALIVE_LOG_LEVEL))
 		return false;
 
 	ret = SPI_execute_plan(candidates_plan, values, nulls, true, 0);
@@ -492,31 +495,15 @@ all_known_alive(Datum *values, const char *nulls, uint64 *alive)
 
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
-		TimestampTz last_event;
 		bool		isnull;
 		Datum		id = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
 									   1, &isnull);
 
-		if (!known_alive_lookup(DatumGetUUIDP(id), now, reaper_stall_seconds,
-								&last_event))
+		if (!known_alive_lookup(DatumGetUUIDP(id), now, reaper_stall_seconds))
 			return false;
 	}
 
 	*alive = SPI_processed;
-	if (message_level_is_interesting(ALIVE_LOG_LEVEL))
-	{
-		for (uint64 i = 0; i < SPI_processed; i++)
-		{
-			HeapTuple	tuple = SPI_tuptable->vals[i];
-			TimestampTz last_event;
-			bool		isnull;
-			Datum		id = SPI_getbinval(tuple, SPI_tuptable->tupdesc, 1, &isnull);
-
-			known_alive_lookup(DatumGetUUIDP(id), now, reaper_stall_seconds,
-							   &last_event);
-			log_alive(tuple, 1, timestamptz_to_str(last_event));
-		}
-	}
 	return true;
 }
 
@@ -571,7 +558,7 @@ run_first_batch(Datum *values, const char *nulls, const char *message, uint64 *a
 			continue;
 		}
 
-		log_alive(tuple, 2, NULL);
+		log_alive(tuple, 2);
 		(*alive)++;
 		if (learn)
 		{
