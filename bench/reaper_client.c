@@ -45,9 +45,9 @@
  *           "<cycles> <cpu ns from /proc/pid/schedstat> <utime+stime ticks
  *           from /proc/pid/stat> <last_cycle_ms> <pid>".
  *
- * client, inserver and query first do 6 unmeasured runs (caches; and a
- * kept SPI plan is custom-planned for its first 5 executions, generic
- * after, as in the worker; REAPER_CLIENT_WARMUP=n changes it); REAPER_CLIENT_PACE_MS=n pauses n ms
+ * client, inserver and query first do 6 unmeasured runs (caches, the
+ * sweep's plans, the known-alive memory, as in a worker that has run a
+ * while; REAPER_CLIENT_WARMUP=n changes it); REAPER_CLIENT_PACE_MS=n pauses n ms
  * before each measured inserver/query run (a sweep with cold CPU caches,
  * as the worker runs it once per interval, rather than back to back).
  *
