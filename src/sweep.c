@@ -11,8 +11,8 @@
  *
  * The statements are set-based: one statement fails a whole batch, however
  * many candidates there are, and an idle sweep is a single statement (a
- * plain scan of the jobs past the timeout when all of them are known alive,
- * see known_alive.c).  They are prepared once per backend and kept
+ * scan of the ids of the jobs past the timeout when all of them are known
+ * alive, see known_alive.c).  They are prepared once per backend and kept
  * (SPI_keepplan) as generic plans; thresholds travel as parameters.  The
  * plan is made anew only when the tables the settings name change.
  *
