@@ -1,6 +1,6 @@
 --
--- plans: a backend plans each sweep statement once and reuses the plan.
--- The statements' shape does not depend on the thresholds, and planning
+-- plans: a backend plans the statements of an idle sweep once and reuses
+-- the plans.  Their shape does not depend on the thresholds, and planning
 -- them on every call would cost more than an idle sweep itself.
 --
 -- Every planning shows as a "PLANNER STATISTICS" line (log_planner_stats;
@@ -31,6 +31,27 @@ SELECT protea_reaper_run_once() AS reaped;
 SET protea_reaper.timeout_seconds = 1800;
 SELECT protea_reaper_run_once() AS reaped;
 RESET protea_reaper.timeout_seconds;
+
+-- A backlog's later batches are planned at each call, for their LIMIT
+-- batch_size: with batch_size 1, job 1 made stale again is failed by the
+-- first statement and a later batch runs (and finds nothing), planned anew
+-- each time
+SET protea_reaper.batch_size = 1;
+RESET log_planner_stats;
+DELETE FROM job_event
+ WHERE job_id = '00000000-0000-0000-0000-000000000001' AND event = 'job.timeout';
+UPDATE job SET status = 'running', finished_at = NULL, error_code = NULL, error_message = NULL
+ WHERE id = '00000000-0000-0000-0000-000000000001';
+SET log_planner_stats = on;
+SELECT protea_reaper_run_once() AS reaped;
+RESET log_planner_stats;
+DELETE FROM job_event
+ WHERE job_id = '00000000-0000-0000-0000-000000000001' AND event = 'job.timeout';
+UPDATE job SET status = 'running', finished_at = NULL, error_code = NULL, error_message = NULL
+ WHERE id = '00000000-0000-0000-0000-000000000001';
+SET log_planner_stats = on;
+SELECT protea_reaper_run_once() AS reaped;
+RESET protea_reaper.batch_size;
 
 RESET client_min_messages;
 \set VERBOSITY default
