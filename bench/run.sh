@@ -483,26 +483,32 @@ progress "interference: one pgbench run of ${PGBENCH_SECONDS}s, $PGBENCH_CLIENTS
 # (the switch) is left out.
 set_worker off $IDLE_STALL_S
 sql -c "CHECKPOINT"
-# pgbench outlasts the blocks (switching takes a few ms each); what it runs
-# after the last block counts for no block
-as_pg pgbench -h "$WORKDIR" -p "$PORT" -n -c "$PGBENCH_CLIENTS" -j 2 -T "$((PGBENCH_SECONDS + 15))" \
+# Blocks start on a fixed schedule from T0 (the switch and the status
+# queries take part of a block, never shift the next one); pgbench starts a
+# second before T0 and outlasts the last block, and what it runs outside
+# the blocks counts for none.
+NBLOCKS=$((PGBENCH_SECONDS / PGBENCH_BLOCK))
+as_pg pgbench -h "$WORKDIR" -p "$PORT" -n -c "$PGBENCH_CLIENTS" -j 2 -T "$((PGBENCH_SECONDS + 10))" \
     -f "$WORKDIR/tree/bench/pgbench/event.sql@8" -f "$WORKDIR/tree/bench/pgbench/complete.sql@2" \
     --log --log-prefix="$WORKDIR/pgbench/tx" bench > "$RAW/pgbench.out" 2>&1 &
 PGB_PID=$!
 CHILDREN="$CHILDREN $PGB_PID"
+T0=$(calc "$(date +%s.%N) + 1" %.3f)
 : > "$RAW/pgbench_blocks.txt"
-c_on=0
-for ((b = 0; b < PGBENCH_SECONDS / PGBENCH_BLOCK; b++)); do
+cycles_now() { sqlv -c "SELECT coalesce(cycles, 0) FROM protea_reaper_status()"; }
+for ((b = 0; b <= NBLOCKS; b++)); do
+    wait_s=$(calc "$T0 + $b * $PGBENCH_BLOCK - $(date +%s.%N)" %.3f)
+    awk "BEGIN { exit !($wait_s > 0) }" && sleep "$wait_s"
+    [ "$b" -eq "$NBLOCKS" ] && { c_end=$(cycles_now); break; }
     case $((b % 4)) in 1 | 2) mode=on ;; *) mode=off ;; esac
-    c0=$(sqlv -c "SELECT coalesce(cycles, 0) FROM protea_reaper_status()")
     set_worker $mode $IDLE_STALL_S
-    t0=$(date +%s.%N)
-    sleep "$PGBENCH_BLOCK"
-    c1=$(sqlv -c "SELECT coalesce(cycles, 0) FROM protea_reaper_status()")
-    [ $mode = on ] && c_on=$((c_on + c1 - c0))
-    # block mode start_epoch worker_cycles
-    echo "$b $mode $t0 $((c1 - c0))" >> "$RAW/pgbench_blocks.txt"
+    # block mode start_epoch worker_cycles_so_far
+    echo "$b $mode $(calc "$T0 + $b * $PGBENCH_BLOCK" %.3f) $(cycles_now)" >> "$RAW/pgbench_blocks.txt"
 done
+# worker cycles per block: from the count at its start to the next one's
+awk -v e="$c_end" '{l[NR] = $0; c[NR] = $4} END {for (i = 1; i <= NR; i++) {split(l[i], f, " "); print f[1], f[2], f[3], (i < NR ? c[i + 1] : e) - c[i]}}' \
+    "$RAW/pgbench_blocks.txt" > "$RAW/pgbench_blocks.tmp" && mv "$RAW/pgbench_blocks.tmp" "$RAW/pgbench_blocks.txt"
+c_on=$(awk '$2 == "on" {s += $4} END {print s + 0}' "$RAW/pgbench_blocks.txt")
 wait "$PGB_PID" || true
 set_worker off $STALL_S
 # every transaction as "block latency_ms" (log: client tx latency_us
