@@ -21,8 +21,8 @@
 #      client-side reaper's;
 #   6. a pgbench workload's tps and p99 with the worker sweeping every second
 #      vs disabled.
-# and, as separately labelled variants: figures 1 and 4 again with the
-# partial index this benchmark recommends (job (started_at) WHERE status =
+# and, as separately labelled variants: figures 1, 4 and 5 again with the
+# index README.md recommends (job (started_at) INCLUDE (id) WHERE status =
 # 'running'), and with PL/pgSQL prototypes of the sweep shapes it proposes
 # (bench/sql/proposed.sql; the extension itself is not changed).  Prints
 # every table and writes them to bench/results/latest.md.
