@@ -490,7 +490,7 @@ all_known_alive(Datum *values, const char *nulls, uint64 *alive)
 	TimestampTz now = GetCurrentTransactionStartTimestamp();
 	int			ret;
 
-	/* with nothing remembered the scan could only be followed by the rest */
+	/* then only the first statement can answer: do not scan twice */
 	if (!reaper_remember_alive || known_alive_is_empty() ||
 		message_level_is_interesting(ALIVE_LOG_LEVEL))
 		return false;
