@@ -7,6 +7,14 @@
 -- VERBOSITY terse drops its timing detail).  The SELECT that calls
 -- protea_reaper_run_once() is itself planned: one line per call is the floor.
 --
+-- Job 1 running and stale again: its failure and audit event undone
+CREATE FUNCTION restale_job_1() RETURNS void LANGUAGE sql AS $$
+    DELETE FROM job_event
+     WHERE job_id = '00000000-0000-0000-0000-000000000001' AND event = 'job.timeout';
+    UPDATE job SET status = 'running', finished_at = NULL, error_code = NULL, error_message = NULL
+     WHERE id = '00000000-0000-0000-0000-000000000001';
+$$;
+
 \c
 SELECT fixture_load();
 SET log_planner_stats = on;
@@ -38,17 +46,11 @@ RESET protea_reaper.timeout_seconds;
 -- each time
 SET protea_reaper.batch_size = 1;
 RESET log_planner_stats;
-DELETE FROM job_event
- WHERE job_id = '00000000-0000-0000-0000-000000000001' AND event = 'job.timeout';
-UPDATE job SET status = 'running', finished_at = NULL, error_code = NULL, error_message = NULL
- WHERE id = '00000000-0000-0000-0000-000000000001';
+SELECT restale_job_1();
 SET log_planner_stats = on;
 SELECT protea_reaper_run_once() AS reaped;
 RESET log_planner_stats;
-DELETE FROM job_event
- WHERE job_id = '00000000-0000-0000-0000-000000000001' AND event = 'job.timeout';
-UPDATE job SET status = 'running', finished_at = NULL, error_code = NULL, error_message = NULL
- WHERE id = '00000000-0000-0000-0000-000000000001';
+SELECT restale_job_1();
 SET log_planner_stats = on;
 SELECT protea_reaper_run_once() AS reaped;
 RESET protea_reaper.batch_size;
@@ -57,3 +59,4 @@ RESET client_min_messages;
 \set VERBOSITY default
 RESET log_planner_stats;
 SELECT id, status, error_code FROM job WHERE status = 'failed' ORDER BY id;
+DROP FUNCTION restale_job_1();
