@@ -7,6 +7,7 @@ OBJS = \
 	src/settings.o \
 	src/status.o \
 	src/sweep.o \
+	src/tables.o \
 	src/sql_api.o \
 	src/worker.o
 
@@ -15,7 +16,7 @@ DATA = sql/protea_reaper--1.0.sql
 PGFILEDESC = "protea_reaper - in-server reaper for stale PROTEA jobs"
 
 # pg_regress: sql/<name>.sql against expected/<name>.out
-REGRESS = setup core guards settings tables batches known_alive api plans
+REGRESS = setup core guards settings tables labels protea batches known_alive api plans
 REGRESS_OPTS = --inputdir=.
 
 # pg_isolation_regress: test/isolation/specs/<name>.spec

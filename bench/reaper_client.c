@@ -162,7 +162,7 @@ client_sweep(int timeout_s, int stall_s, int *candidates)
 		const char *v[1] = {cutoff};
 
 		cands = params("SELECT id, started_at FROM job"
-					   " WHERE status = 'running' AND started_at < $1",
+					   " WHERE status = 'RUNNING' AND started_at < $1",
 					   1, v, PGRES_TUPLES_OK);
 	}
 	*candidates = PQntuples(cands);
@@ -186,7 +186,7 @@ client_sweep(int timeout_s, int stall_s, int *candidates)
 					 "{\"timeout_seconds\": %d, \"stall_seconds\": %d, \"last_event_ts\": %s%s%s}",
 					 timeout_s, stall_s, is_null ? "" : "\"",
 					 is_null ? "null" : PQgetvalue(last, 0, 0), is_null ? "" : "\"");
-			res = params("UPDATE job SET status = 'failed', finished_at = now(),"
+			res = params("UPDATE job SET status = 'FAILED', finished_at = now(),"
 						 " error_code = 'JobTimeout', error_message = $2"
 						 " WHERE id = $1", 2, v2, PGRES_COMMAND_OK);
 			PQclear(res);

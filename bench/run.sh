@@ -23,7 +23,7 @@
 #      vs disabled.
 # and, as separately labelled variants: figures 1, 4 and 5 again with the
 # index README.md recommends (job (started_at) INCLUDE (id) WHERE status =
-# 'running'), and with PL/pgSQL prototypes of the sweep shapes it proposes
+# 'RUNNING'), and with PL/pgSQL prototypes of the sweep shapes it proposes
 # (bench/sql/proposed.sql; the extension itself is not changed).  Prints
 # every table and writes them to bench/results/latest.md.
 #
@@ -55,7 +55,7 @@ TIMEOUT_S=21600			# protea_reaper.timeout_seconds default
 STALL_S=1800			# protea_reaper.stall_seconds default
 IDLE_STALL_S=2592000	# 30 days: the 200 stale jobs count as alive, nothing to reap
 # the index README.md recommends (created by the variants only)
-RECOMMENDED_INDEX="ON job (started_at) INCLUDE (id) WHERE status = 'running'"
+RECOMMENDED_INDEX="ON job (started_at) INCLUDE (id) WHERE status = 'RUNNING'"
 RESULTS_DIR=$REPO/bench/results
 BENCH_T0=$(date +%s)
 
@@ -163,7 +163,7 @@ grow_to() {
 shape() { sql -c "SELECT * FROM bench.shape()"; }
 
 # EXPLAIN (ANALYZE, BUFFERS, WAL) of the sweep's statements, their text
-# taken verbatim from src/sweep.c (bench/extract_sql.sh), as generic plans
+# as the extension prepares them (protea_reaper_statements()), as generic plans
 # (what the kept SPI plans become), in the order a sweep runs them, inside
 # a rolled-back transaction after one unmeasured execution: candidates_sql
 # (the whole of an idle sweep whose candidates are all known alive), then
@@ -172,9 +172,9 @@ shape() { sql -c "SELECT * FROM bench.shape()"; }
 # stall, batch.
 EXPLAIN_SQL=$WORKDIR/explain.sql
 {
-    CAND_TEXT=$(bash "$WORKDIR/tree/bench/extract_sql.sh" "$WORKDIR/tree/src/sweep.c" public.job public.job_event candidates_sql)
-    FIRST_TEXT=$(bash "$WORKDIR/tree/bench/extract_sql.sh" "$WORKDIR/tree/src/sweep.c" public.job public.job_event first_sql)
-    BATCH_TEXT=$(bash "$WORKDIR/tree/bench/extract_sql.sh" "$WORKDIR/tree/src/sweep.c" public.job public.job_event batch_sql)
+    CAND_TEXT=$(sqlv -c "SELECT statement FROM protea_reaper_statements() WHERE name = 'candidates'")
+    FIRST_TEXT=$(sqlv -c "SELECT statement FROM protea_reaper_statements() WHERE name = 'first_batch'")
+    BATCH_TEXT=$(sqlv -c "SELECT statement FROM protea_reaper_statements() WHERE name = 'later_batch'")
     echo "SET plan_cache_mode = force_generic_plan;"
     echo "SET protea_reaper.stall_seconds = :stall;"
     # what known_alive.c would pass after an earlier sweep: every alive job
@@ -443,7 +443,7 @@ if [ "$VARIANT" = 1 ]; then
     WATCH_ROW_idx="$W_CYCLES $W_TICKS $W_STAT_MS $W_SCHED_MS"
     # a PROTEA worker updates its job's row (progress): such pages are not
     # all-visible until the next vacuum, and the index-only scan reads them
-    sql -c "UPDATE job SET progress_current = progress_current WHERE status = 'running'" >/dev/null
+    sql -c "UPDATE job SET progress_current = progress_current WHERE status = 'RUNNING'" >/dev/null
     sleep 3
     watch_worker idxdirty
     WATCHED="$WATCHED idxdirty"

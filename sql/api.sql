@@ -25,6 +25,21 @@ SELECT protea_reaper_fail_job('00000000-0000-0000-0000-000000000001', '');
 SELECT protea_reaper_fail_job('00000000-0000-0000-0000-000000000001', NULL);
 SELECT protea_reaper_fail_job(NULL, 'x');
 
+-- The statements a sweep runs, as prepared for these tables (with their own
+-- labels), ready to EXPLAIN or run by hand
+SELECT name, position('@' IN statement) = 0 AS expanded,
+       statement LIKE '%''RUNNING''%' AS has_running_label
+  FROM protea_reaper_statements();
+SELECT statement AS later_batch FROM protea_reaper_statements()
+ WHERE name = 'later_batch' \gset
+PREPARE later_batch(int, int, int, text) AS :later_batch;
+BEGIN;
+CREATE TEMP TABLE by_hand AS EXECUTE later_batch(21600, 1800, 10, 'by hand');
+SELECT right(id::text, 2) AS job, last_ts IS NULL AS no_events FROM by_hand;
+SELECT count(*) AS failed_by_hand FROM job WHERE error_message = 'by hand';
+ROLLBACK;
+DEALLOCATE later_batch;
+
 -- Without shared_preload_libraries there is no worker, and it says so
 SELECT pid, state, enabled, timeout_seconds, stall_seconds, interval_seconds, cycles
   FROM protea_reaper_status();
@@ -36,6 +51,7 @@ SET ROLE reaper_app;
 SELECT protea_reaper_run_once();
 SELECT protea_reaper_fail_job('00000000-0000-0000-0000-000000000001', 'x');
 SELECT count(*) FROM protea_reaper_running_jobs();
+SELECT count(*) FROM protea_reaper_statements();
 SELECT pid FROM protea_reaper_status();
 RESET ROLE;
 

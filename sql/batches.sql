@@ -3,11 +3,11 @@
 -- job, each exactly once.
 --
 SELECT fixture_load();
-INSERT INTO job (id, operation, queue_name, status, created_at, started_at)
+INSERT INTO job (id, operation, queue_name, status, created_at, started_at, payload, meta, tags)
 SELECT ('00000000-0000-0000-0001-' || lpad(i::text, 12, '0'))::uuid,
-       'insert_proteins', 'q', 'running',
+       'insert_proteins', 'q', 'RUNNING',
        now() - '7 h'::interval - i * '1 s'::interval,
-       now() - '7 h'::interval - i * '1 s'::interval
+       now() - '7 h'::interval - i * '1 s'::interval, '{}', '{}', '{}'
   FROM generate_series(1, 25) AS i;
 
 SET protea_reaper.batch_size = 4;

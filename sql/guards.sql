@@ -7,7 +7,7 @@ SELECT fixture_load();
 
 BEGIN;
 SELECT protea_reaper_run_once();
-SELECT count(*) AS failed_inside FROM job WHERE status = 'failed' AND error_code = 'JobTimeout';
+SELECT count(*) AS failed_inside FROM job WHERE status = 'FAILED' AND error_code = 'JobTimeout';
 ROLLBACK;
 
 SELECT count(*) AS failed_after_rollback FROM job WHERE error_code = 'JobTimeout';
@@ -44,7 +44,7 @@ SELECT right(id::text, 2) AS job, status, error_code FROM job ORDER BY id;
 ROLLBACK;
 
 -- A job that finished before the sweep keeps its outcome
-UPDATE job SET status = 'succeeded', finished_at = now()
+UPDATE job SET status = 'SUCCEEDED', finished_at = now()
  WHERE id = '00000000-0000-0000-0000-000000000001';
 SELECT protea_reaper_run_once();
 SELECT right(id::text, 2) AS job, status, error_code FROM job

@@ -70,13 +70,13 @@ SELECT right(j.id::text, 2) AS job, j.status, j.error_code,
 -- again and the next sweep fails it with job 4
 SELECT fixture_load();
 BEGIN;
-INSERT INTO job_event (job_id, ts, event)
-VALUES ('00000000-0000-0000-0000-000000000001', now(), 'job.progress');
+INSERT INTO job_event (job_id, ts, level, event, fields)
+VALUES ('00000000-0000-0000-0000-000000000001', now(), 'info', 'job.progress', '{}');
 SELECT protea_reaper_run_once() AS reaped;
 ROLLBACK;
 SELECT protea_reaper_run_once() AS reaped;
 SELECT right(id::text, 2) AS job, status FROM job
- WHERE status <> 'running' OR started_at < now() - '6 h'::interval ORDER BY id;
+ WHERE status <> 'RUNNING' OR started_at < now() - '6 h'::interval ORDER BY id;
 
 -- The memory is of these tables only: job 2 is remembered alive in
 -- public.job, and the job with the same id in another job table, stale
@@ -88,8 +88,8 @@ CREATE TABLE other.job (LIKE public.job INCLUDING ALL);
 CREATE TABLE other.job_event (LIKE public.job_event INCLUDING ALL);
 INSERT INTO other.job SELECT * FROM public.job
  WHERE id = '00000000-0000-0000-0000-000000000002';
-INSERT INTO other.job_event (job_id, ts, event)
-VALUES ('00000000-0000-0000-0000-000000000002', now() - '1 h'::interval, 'job.progress');
+INSERT INTO other.job_event (job_id, ts, level, event, fields)
+VALUES ('00000000-0000-0000-0000-000000000002', now() - '1 h'::interval, 'info', 'job.progress', '{}');
 SET protea_reaper.job_table = 'other.job';
 SET protea_reaper.event_table = 'other.job_event';
 SELECT protea_reaper_run_once() AS reaped;

@@ -32,14 +32,26 @@ CREATE FUNCTION protea_reaper_running_jobs(
     OUT last_event_ts timestamptz,
     OUT running_for interval,
     OUT silent_for interval,
-    OUT verdict text)
+    OUT verdict text,
+    OUT leased_until timestamptz)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'protea_reaper_running_jobs'
 LANGUAGE C STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 
 COMMENT ON FUNCTION protea_reaper_running_jobs() IS
-'Every running job, its last job_event and what a sweep would do: stale, alive, young or no started_at';
+'Every running job, its last job_event, its lease and what a sweep would do: stale, alive, leased, young or no started_at';
+
+CREATE FUNCTION protea_reaper_statements(
+    OUT name text,
+    OUT statement text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'protea_reaper_statements'
+LANGUAGE C STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION protea_reaper_statements() IS
+'The statements a sweep runs on the tables the settings name, with their labels and lease, as prepared ($1 timeout_seconds, $2 stall_seconds, ...): for EXPLAIN';
 
 CREATE FUNCTION protea_reaper_status(
     OUT pid integer,
@@ -79,6 +91,7 @@ COMMENT ON FUNCTION protea_reaper_wake() IS
 REVOKE ALL ON FUNCTION protea_reaper_run_once() FROM PUBLIC;
 REVOKE ALL ON FUNCTION protea_reaper_fail_job(uuid, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION protea_reaper_running_jobs() FROM PUBLIC;
+REVOKE ALL ON FUNCTION protea_reaper_statements() FROM PUBLIC;
 REVOKE ALL ON FUNCTION protea_reaper_status() FROM PUBLIC;
 REVOKE ALL ON FUNCTION protea_reaper_wake() FROM PUBLIC;
 

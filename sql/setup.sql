@@ -2,6 +2,8 @@
 -- setup: PROTEA's tables as the application creates them (see PROTEA.md),
 -- the extension, and fixture_load(), which lays out one job per case
 -- relative to now() so that results never depend on when the tests run.
+-- PROTEA's tables have no server defaults for payload, meta, tags, level
+-- and fields: the fixtures fill them as the application does.
 --
 \i test/protea_schema.sql
 
@@ -9,32 +11,33 @@
 -- stall 30 min.
 CREATE FUNCTION fixture_load() RETURNS void LANGUAGE sql AS $$
     DELETE FROM job;
-    INSERT INTO job (id, operation, queue_name, status, created_at, started_at, finished_at)
-    VALUES
+    INSERT INTO job (id, operation, queue_name, status, created_at, started_at, finished_at,
+                     payload, meta, tags)
+    SELECT v.*, '{}', '{}', '{}' FROM (VALUES
       -- 1 stale: running 7 h, last event 1 h ago
-      ('00000000-0000-0000-0000-000000000001', 'insert_proteins', 'q', 'running', now() - '7 h'::interval, now() - '7 h'::interval, NULL),
+      ('00000000-0000-0000-0000-000000000001'::uuid, 'insert_proteins', 'q', 'RUNNING'::job_status, now() - '7 h'::interval, now() - '7 h'::interval, NULL::timestamptz),
       -- 2 old but alive: running 7 h, event 5 min ago
-      ('00000000-0000-0000-0000-000000000002', 'compute_embeddings', 'q', 'running', now() - '7 h'::interval, now() - '7 h'::interval, NULL),
+      ('00000000-0000-0000-0000-000000000002', 'compute_embeddings', 'q', 'RUNNING', now() - '7 h'::interval, now() - '7 h'::interval, NULL),
       -- 3 young: running 1 h, no events
-      ('00000000-0000-0000-0000-000000000003', 'predict_go_terms', 'q', 'running', now() - '1 h'::interval, now() - '1 h'::interval, NULL),
+      ('00000000-0000-0000-0000-000000000003', 'predict_go_terms', 'q', 'RUNNING', now() - '1 h'::interval, now() - '1 h'::interval, NULL),
       -- 4 old, no events at all: stale
-      ('00000000-0000-0000-0000-000000000004', 'insert_proteins', 'q', 'running', now() - '8 h'::interval, now() - '8 h'::interval, NULL),
+      ('00000000-0000-0000-0000-000000000004', 'insert_proteins', 'q', 'RUNNING', now() - '8 h'::interval, now() - '8 h'::interval, NULL),
       -- 5-8 old jobs that are not running
-      ('00000000-0000-0000-0000-000000000005', 'insert_proteins', 'q', 'succeeded', now() - '9 h'::interval, now() - '9 h'::interval, now() - '8 h'::interval),
-      ('00000000-0000-0000-0000-000000000006', 'insert_proteins', 'q', 'failed', now() - '9 h'::interval, now() - '9 h'::interval, now() - '8 h'::interval),
-      ('00000000-0000-0000-0000-000000000007', 'insert_proteins', 'q', 'cancelled', now() - '9 h'::interval, now() - '9 h'::interval, now() - '8 h'::interval),
-      ('00000000-0000-0000-0000-000000000008', 'insert_proteins', 'q', 'queued', now() - '9 h'::interval, NULL, NULL),
+      ('00000000-0000-0000-0000-000000000005', 'insert_proteins', 'q', 'SUCCEEDED', now() - '9 h'::interval, now() - '9 h'::interval, now() - '8 h'::interval),
+      ('00000000-0000-0000-0000-000000000006', 'insert_proteins', 'q', 'FAILED', now() - '9 h'::interval, now() - '9 h'::interval, now() - '8 h'::interval),
+      ('00000000-0000-0000-0000-000000000007', 'insert_proteins', 'q', 'CANCELLED', now() - '9 h'::interval, now() - '9 h'::interval, now() - '8 h'::interval),
+      ('00000000-0000-0000-0000-000000000008', 'insert_proteins', 'q', 'QUEUED', now() - '9 h'::interval, NULL, NULL),
       -- 9 running with NULL started_at: never failed
-      ('00000000-0000-0000-0000-000000000009', 'insert_proteins', 'q', 'running', now() - '9 h'::interval, NULL, NULL);
-    INSERT INTO job_event (job_id, ts, event, message)
-    VALUES
-      ('00000000-0000-0000-0000-000000000001', now() - '7 h'::interval, 'job.started', 'started'),
+      ('00000000-0000-0000-0000-000000000009', 'insert_proteins', 'q', 'RUNNING', now() - '9 h'::interval, NULL, NULL)) AS v;
+    INSERT INTO job_event (job_id, ts, event, message, level, fields)
+    SELECT v.*, 'info', '{}' FROM (VALUES
+      ('00000000-0000-0000-0000-000000000001'::uuid, now() - '7 h'::interval, 'job.started', 'started'),
       ('00000000-0000-0000-0000-000000000001', now() - '1 h'::interval, 'job.progress', 'half way'),
       ('00000000-0000-0000-0000-000000000002', now() - '7 h'::interval, 'job.started', 'started'),
       ('00000000-0000-0000-0000-000000000002', now() - '5 min'::interval, 'job.progress', 'child batch done'),
       ('00000000-0000-0000-0000-000000000005', now() - '8 h 30 min'::interval, 'job.progress', 'old'),
       ('00000000-0000-0000-0000-000000000006', now() - '8 h 30 min'::interval, 'job.progress', 'old'),
-      ('00000000-0000-0000-0000-000000000007', now() - '8 h 30 min'::interval, 'job.progress', 'old');
+      ('00000000-0000-0000-0000-000000000007', now() - '8 h 30 min'::interval, 'job.progress', 'old')) AS v;
 $$;
 
 CREATE EXTENSION protea_reaper;

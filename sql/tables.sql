@@ -13,7 +13,7 @@ RESET protea_reaper.job_table;
 -- Missing event table: the error comes before anything is written
 SET protea_reaper.event_table = 'public.no_such_event';
 SELECT protea_reaper_run_once();
-SELECT count(*) AS failed FROM job WHERE status = 'failed' AND error_code = 'JobTimeout';
+SELECT count(*) AS failed FROM job WHERE status = 'FAILED' AND error_code = 'JobTimeout';
 RESET protea_reaper.event_table;
 
 -- A job table without status
@@ -59,11 +59,11 @@ SELECT count(*) AS timeout_events FROM job_event WHERE event = 'job.timeout';
 CREATE SCHEMA "Protea Jobs";
 CREATE TABLE "Protea Jobs"."Job Table" (LIKE job INCLUDING DEFAULTS);
 CREATE TABLE "Protea Jobs"."job""event" (LIKE job_event INCLUDING DEFAULTS);
-INSERT INTO "Protea Jobs"."Job Table" (id, operation, queue_name, status, created_at, started_at)
-VALUES ('00000000-0000-0000-0000-0000000000a1', 'insert_proteins', 'q', 'running', now() - '7 h'::interval, now() - '7 h'::interval),
-       ('00000000-0000-0000-0000-0000000000a2', 'insert_proteins', 'q', 'running', now() - '7 h'::interval, now() - '7 h'::interval);
-INSERT INTO "Protea Jobs"."job""event" (job_id, ts, event)
-VALUES ('00000000-0000-0000-0000-0000000000a2', now() - '1 min'::interval, 'job.progress');
+INSERT INTO "Protea Jobs"."Job Table" (id, operation, queue_name, status, created_at, started_at, payload, meta, tags)
+VALUES ('00000000-0000-0000-0000-0000000000a1', 'insert_proteins', 'q', 'RUNNING', now() - '7 h'::interval, now() - '7 h'::interval, '{}', '{}', '{}'),
+       ('00000000-0000-0000-0000-0000000000a2', 'insert_proteins', 'q', 'RUNNING', now() - '7 h'::interval, now() - '7 h'::interval, '{}', '{}', '{}');
+INSERT INTO "Protea Jobs"."job""event" (job_id, ts, level, event, fields)
+VALUES ('00000000-0000-0000-0000-0000000000a2', now() - '1 min'::interval, 'info', 'job.progress', '{}');
 
 SET protea_reaper.job_table = '"Protea Jobs"."Job Table"';
 SET protea_reaper.event_table = '"Protea Jobs"."job""event"';

@@ -7,6 +7,7 @@
  * protea_reaper_run_once()      a manual sweep, in the caller's transaction
  * protea_reaper_fail_job(id,r)  fail one job by hand (ManualTimeout)
  * protea_reaper_running_jobs()  every running job and the sweep's verdict
+ * protea_reaper_statements()    the statements a sweep runs, for EXPLAIN
  *
  * These only translate between fmgr and sweep.c.  The install script makes
  * them SECURITY DEFINER with a pinned search_path and revokes them from
@@ -25,6 +26,7 @@
 PG_FUNCTION_INFO_V1(protea_reaper_run_once);
 PG_FUNCTION_INFO_V1(protea_reaper_fail_job);
 PG_FUNCTION_INFO_V1(protea_reaper_running_jobs);
+PG_FUNCTION_INFO_V1(protea_reaper_statements);
 
 /*
  * protea_reaper_run_once
@@ -75,5 +77,19 @@ protea_reaper_running_jobs(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	reaper_list_running(rsinfo->setResult, rsinfo->setDesc);
+	return (Datum) 0;
+}
+
+/*
+ * protea_reaper_statements
+ *		The statements a sweep prepares for the tables the settings name.
+ */
+Datum
+protea_reaper_statements(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	InitMaterializedSRF(fcinfo, 0);
+	reaper_list_statements(rsinfo->setResult, rsinfo->setDesc);
 	return (Datum) 0;
 }

@@ -3,218 +3,236 @@
  * sweep.c
  *	  The sweep: the only code that knows the SQL run on PROTEA's tables.
  *
- * A job is stale when it is 'running', started longer than timeout_seconds
- * ago, and has no job_event newer than stall_seconds, all judged by the
+ * A job is stale when it is running, started longer than timeout_seconds
+ * ago, holds no lease in the future (where the job table has leased_until),
+ * and has no job_event newer than stall_seconds, all judged by the
  * database's clock (now()).  Failing it sets status, finished_at,
  * error_code and error_message and appends exactly one 'job.timeout'
  * audit event, in one statement.
  *
  * The statements are set-based: one statement fails a whole batch, however
  * many candidates there are, and an idle sweep is a single statement (a
- * scan of the ids of the jobs past the timeout when all of them are known
+ * scan of the jobs past the timeout when all of them are leased or known
  * alive, see known_alive.c).  They are prepared once per backend and kept
  * (SPI_keepplan), those of an idle sweep as generic plans; thresholds travel
- * as parameters.  They are prepared anew only when the tables the settings
- * name change.
+ * as parameters.  They are prepared anew only when what they are built
+ * from changes: the tables, their status labels, their lease column.
  *
- * Table names come from settings, so they are parsed and resolved to OIDs,
- * checked for the columns we need, and only then quoted into the SQL.
- * Relations and functions in the SQL are either those quoted names or
- * pg_catalog's: callers pin search_path (the worker to '', the SQL
- * functions with SET search_path), so nothing else can be resolved.
+ * tables.c resolves the tables the settings name and fills in their quoted
+ * names and labels.  Relations and functions in the SQL are either those
+ * quoted names or pg_catalog's: callers pin search_path (the worker to '',
+ * the SQL functions with SET search_path), so nothing else can be resolved.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "access/xact.h"
-#include "catalog/namespace.h"
-#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
-#include "nodes/makefuncs.h"
 #include "utils/builtins.h"
-#include "utils/lsyscache.h"
 #include "utils/memutils.h"
-#include "utils/regproc.h"
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
 #include "known_alive.h"
 #include "settings.h"
 #include "sweep.h"
+#include "tables.h"
 
-/* The two tables the settings name, resolved */
-typedef struct ReaperTables
-{
-	Oid			job_relid;
-	Oid			event_relid;
-	char	   *job_name;		/* quoted, schema-qualified */
-	char	   *event_name;
-} ReaperTables;
-
-/* Plans kept for the life of the backend, and the tables they were made for */
+/* Plans kept for the life of the backend, and what they were made from */
 static SPIPlanPtr candidates_plan = NULL;
 static SPIPlanPtr first_plan = NULL;
 static SPIPlanPtr batch_plan = NULL;
-static char *plan_job_name = NULL;
-static char *plan_event_name = NULL;
-
-static const char *const job_columns[] = {
-	"id", "operation", "status", "started_at", "finished_at",
-	"error_code", "error_message", NULL
-};
-static const char *const event_columns[] = {
-	"job_id", "ts", "level", "event", "message", "fields", NULL
-};
+static char *plan_key = NULL;
 
 /*
- * The batch statement.  %1$s is the job table, %2$s the event table.
- * $1 timeout_seconds, $2 stall_seconds, $3 batch_size, $4 error_message.
+ * The statements, built from the named rules below so that each rule is
+ * written once.  @NAME@ placeholders are filled in by tables.c when a plan
+ * is made: the quoted tables (@JOB@, @EVENT@), the job table's own status
+ * labels (@IS_RUNNING@, @IS_ACTIVE@, @FAILED@) and its lease (@LEASED@,
+ * @LEASED_UNTIL@).  Parameters: $1 timeout_seconds, $2 stall_seconds,
+ * $3 batch_size, $4 error_message (and, for the first batch, $5-$7 below).
+ */
+
+/* Job j started longer than timeout_seconds ago */
+#define STARTED_BEFORE_TIMEOUT \
+	"j.started_at < now() - make_interval(secs => $1)"
+
+/* Job j is running and past the timeout: a candidate */
+#define PAST_TIMEOUT \
+	"@IS_RUNNING@ AND " STARTED_BEFORE_TIMEOUT
+
+/* An event at ts keeps its job alive: it is within stall_seconds */
+#define RECENT_EVENT(ts) \
+	"(" ts " > now() - make_interval(secs => $2))"
+
+/* Job j's newest job_event, as le.last_ts (NULL if none); cond: extra filter */
+#define LAST_EVENT(cond) \
+	"LEFT JOIN LATERAL (SELECT e.ts AS last_ts FROM @EVENT@ AS e" \
+	"                    WHERE e.job_id = j.id" cond \
+	"                    ORDER BY e.ts DESC LIMIT 1) AS le ON true"
+
+/*
+ * The reaper's write, on the rows of CTE "stale" (id, last_ts): status
+ * failed, finished_at, error_code and error_message, and exactly one audit
+ * event per failed job, written from the UPDATE's RETURNING.  The UPDATE
+ * checks status again in the same statement, so a job that finished
+ * meanwhile is never overwritten.  Defines CTEs "failed" and "audit".
+ */
+#define FAIL_AND_AUDIT \
+	"failed AS (" \
+	"  UPDATE @JOB@ AS j" \
+	"     SET status = @FAILED@, finished_at = now()," \
+	"         error_code = 'JobTimeout', error_message = $4" \
+	"    FROM stale AS s" \
+	"   WHERE j.id = s.id AND @IS_RUNNING@" \
+	"  RETURNING j.id, j.operation, j.started_at, s.last_ts" \
+	"), audit AS (" \
+	"  INSERT INTO @EVENT@ (job_id, ts, level, event, message, fields)" \
+	"  SELECT f.id, now(), 'error', 'job.timeout', $4," \
+	"         jsonb_build_object('timeout_seconds', $1, 'stall_seconds', $2," \
+	"                            'last_event_ts', f.last_ts)" \
+	"    FROM failed AS f" \
+	")"
+
+/*
+ * The batch statement: fail at most batch_size stale jobs.
  *
  * FOR UPDATE ... SKIP LOCKED means the sweep never waits on a worker that
  * holds its job's row, and, in READ COMMITTED, re-checks the WHERE clause
- * on the newest version of a row that changed since the snapshot.  The
- * UPDATE checks status again in the same statement, so a job that finished
- * meanwhile is never overwritten; the audit row is written from the
- * UPDATE's RETURNING, so there is exactly one per failed job.
+ * (status, start, lease) on the newest version of a row that changed since
+ * the snapshot.
  */
 static const char *const batch_sql =
 "WITH stale AS ("
 "  SELECT j.id, le.last_ts"
-"    FROM %1$s AS j"
-"    LEFT JOIN LATERAL (SELECT e.ts AS last_ts FROM %2$s AS e"
-"                        WHERE e.job_id = j.id"
-"                        ORDER BY e.ts DESC LIMIT 1) AS le ON true"
-"   WHERE j.status = 'running'"
-"     AND j.started_at < now() - make_interval(secs => $1)"
-"     AND (le.last_ts IS NULL OR le.last_ts <= now() - make_interval(secs => $2))"
+"    FROM @JOB@ AS j "
+LAST_EVENT("")
+"   WHERE " PAST_TIMEOUT
+"     AND @LEASED@ IS NOT TRUE"
+"     AND " RECENT_EVENT("le.last_ts") " IS NOT TRUE"
 "   LIMIT $3"
 "   FOR UPDATE OF j SKIP LOCKED"
-"), failed AS ("
-"  UPDATE %1$s AS j"
-"     SET status = 'failed', finished_at = now(),"
-"         error_code = 'JobTimeout', error_message = $4"
-"    FROM stale AS s"
-"   WHERE j.id = s.id AND j.status = 'running'"
-"  RETURNING j.id, j.operation, j.started_at, s.last_ts"
-"), audit AS ("
-"  INSERT INTO %2$s (job_id, ts, level, event, message, fields)"
-"  SELECT f.id, now(), 'error', 'job.timeout', $4,"
-"         jsonb_build_object('timeout_seconds', $1, 'stall_seconds', $2,"
-"                            'last_event_ts', f.last_ts)"
-"    FROM failed AS f"
-")"
+"), " FAIL_AND_AUDIT
 "SELECT f.id, f.operation, f.started_at, f.last_ts FROM failed AS f"
 " ORDER BY f.started_at, f.id";
 
+/* The columns of batch_sql's rows: the jobs it failed */
+typedef enum BatchColumn
+{
+	BATCH_ID = 1,
+	BATCH_OPERATION,
+	BATCH_STARTED_AT,
+	BATCH_LAST_EVENT
+} BatchColumn;
+
 /*
  * The first batch of a sweep: the batch statement above, plus the jobs past
- * the timeout that a recent event keeps alive, from one scan of the
- * candidates.  Parameters as above,
- * and $5, $6: the jobs an earlier sweep found alive and their last events,
- * as remembered by known_alive.c.  Their events are not looked up again
- * (the lateral subquery's "k.id IS NULL" is a one-time filter, so the probe
- * is not even started); they count as alive with the event remembered.
- * Rows come back failed first (kind true), then alive (kind false).  $7
- * false means their log lines would not be written: then the alive jobs
- * already known are not returned, only counted, in one row of kind NULL.
- *
- * Its failed and audit CTEs must stay word for word those of batch_sql: the
- * write is the reaper's contract.  Both are spelt out in full so that each
- * statement reads (and bench/ EXPLAINs it) exactly as it runs.
+ * the timeout that a lease or a recent event keeps alive, from one scan of
+ * the candidates.  $5, $6: the jobs an earlier sweep found alive and their
+ * last events, as remembered by known_alive.c.  Their events are not
+ * looked up again, nor those of a leased job (the lateral subquery's extra
+ * conditions are one-time filters, so the probe is not even started); they
+ * count as alive.  Rows come back failed first (kind true), then alive
+ * (kind false).  $7 false means their log lines would not be written: then
+ * the alive jobs already known are not returned, only counted, in one row
+ * of kind NULL.
  */
 static const char *const first_sql =
 "WITH candidates AS MATERIALIZED ("
 "  SELECT j.id, j.operation, j.started_at,"
 "         coalesce(le.last_ts, k.last_ts) AS last_ts,"
+"         CASE WHEN @LEASED@ THEN @LEASED_UNTIL@ END AS leased_until,"
 "         k.id IS NOT NULL AS known,"
-"         k.id IS NOT NULL OR le.last_ts > now() - make_interval(secs => $2) AS alive"
-"    FROM %1$s AS j"
-"    LEFT JOIN unnest($5::uuid[], $6::timestamptz[]) AS k(id, last_ts) ON k.id = j.id"
-"    LEFT JOIN LATERAL (SELECT e.ts AS last_ts FROM %2$s AS e"
-"                        WHERE e.job_id = j.id AND k.id IS NULL"
-"                        ORDER BY e.ts DESC LIMIT 1) AS le ON true"
-"   WHERE j.status = 'running'"
-"     AND j.started_at < now() - make_interval(secs => $1)"
+"         @LEASED@ IS TRUE OR k.id IS NOT NULL OR " RECENT_EVENT("le.last_ts") " AS alive"
+"    FROM @JOB@ AS j"
+"    LEFT JOIN unnest($5::uuid[], $6::timestamptz[]) AS k(id, last_ts) ON k.id = j.id "
+LAST_EVENT(" AND k.id IS NULL AND @LEASED@ IS NOT TRUE")
+"   WHERE " PAST_TIMEOUT
 "), stale AS ("
 "  SELECT j.id, c.last_ts"
-"    FROM candidates AS c JOIN %1$s AS j ON j.id = c.id"
+"    FROM candidates AS c JOIN @JOB@ AS j ON j.id = c.id"
 "   WHERE c.alive IS NOT TRUE"
-"     AND j.status = 'running'"
-"     AND j.started_at < now() - make_interval(secs => $1)"
+"     AND " PAST_TIMEOUT
+"     AND @LEASED@ IS NOT TRUE"
 "   LIMIT $3"
 "   FOR UPDATE OF j SKIP LOCKED"
-"), failed AS ("
-"  UPDATE %1$s AS j"
-"     SET status = 'failed', finished_at = now(),"
-"         error_code = 'JobTimeout', error_message = $4"
-"    FROM stale AS s"
-"   WHERE j.id = s.id AND j.status = 'running'"
-"  RETURNING j.id, j.operation, j.started_at, s.last_ts"
-"), audit AS ("
-"  INSERT INTO %2$s (job_id, ts, level, event, message, fields)"
-"  SELECT f.id, now(), 'error', 'job.timeout', $4,"
-"         jsonb_build_object('timeout_seconds', $1, 'stall_seconds', $2,"
-"                            'last_event_ts', f.last_ts)"
-"    FROM failed AS f"
-")"
+"), " FAIL_AND_AUDIT
 "SELECT true AS failed, f.id, f.operation, f.started_at, f.last_ts,"
-"       NULL::bigint AS known_alive FROM failed AS f"
+"       NULL::timestamptz AS leased_until, NULL::bigint AS known_alive"
+"  FROM failed AS f"
 " UNION ALL "
-"SELECT false, c.id, c.operation, c.started_at, c.last_ts, NULL FROM candidates AS c"
+"SELECT false, c.id, c.operation, c.started_at, c.last_ts, c.leased_until, NULL"
+"  FROM candidates AS c"
 " WHERE c.alive AND (NOT c.known OR $7)"
 " UNION ALL "
-"SELECT NULL, NULL, NULL, NULL, NULL, count(*) FROM candidates AS c"
+"SELECT NULL, NULL, NULL, NULL, NULL, NULL, count(*) FROM candidates AS c"
 " WHERE c.alive AND c.known AND NOT $7"
 " ORDER BY 1 DESC, 4, 2";
 
+/* The columns of first_sql's rows */
+typedef enum FirstColumn
+{
+	FIRST_KIND = 1,				/* true failed, false alive, NULL count */
+	FIRST_ID,
+	FIRST_OPERATION,
+	FIRST_STARTED_AT,
+	FIRST_LAST_EVENT,
+	FIRST_LEASED_UNTIL,			/* an alive job's lease, if that keeps it */
+	FIRST_KNOWN_ALIVE			/* the count of known alive jobs left out */
+} FirstColumn;
+
 /*
- * The ids of the jobs past the timeout, and nothing else: when every one of
- * them is known alive (known_alive.c), this is the whole sweep.  With the
- * index README.md recommends, (started_at) INCLUDE (id) WHERE status =
- * 'running', it can be an index-only scan.  $1 timeout_seconds.
+ * The jobs past the timeout, and whether a lease keeps each alive: when
+ * every one is leased or known alive (known_alive.c), this is the whole
+ * sweep.  Without a lease column it reads ids only, so that the index
+ * README.md recommends, (started_at) INCLUDE (id) WHERE status = <running>,
+ * can answer it with an index-only scan.
  */
 static const char *const candidates_sql =
-"SELECT j.id FROM %1$s AS j"
-" WHERE j.status = 'running'"
-"   AND j.started_at < now() - make_interval(secs => $1)";
+"SELECT j.id, @LEASED@ IS TRUE AS leased FROM @JOB@ AS j"
+" WHERE " PAST_TIMEOUT;
 
 /* Every running job, with the verdict a sweep would reach on it now. */
 static const char *const list_sql =
 "SELECT j.id::uuid, j.operation::text, j.started_at, le.last_ts,"
 "       now() - j.started_at, now() - le.last_ts,"
 "       CASE WHEN j.started_at IS NULL THEN 'no started_at'"
-"            WHEN j.started_at >= now() - make_interval(secs => $1) THEN 'young'"
-"            WHEN le.last_ts > now() - make_interval(secs => $2) THEN 'alive'"
-"            ELSE 'stale' END"
-"  FROM %1$s AS j"
-"  LEFT JOIN LATERAL (SELECT e.ts AS last_ts FROM %2$s AS e"
-"                      WHERE e.job_id = j.id"
-"                      ORDER BY e.ts DESC LIMIT 1) AS le ON true"
-" WHERE j.status = 'running'"
+"            WHEN NOT " STARTED_BEFORE_TIMEOUT " THEN 'young'"
+"            WHEN @LEASED@ THEN 'leased'"
+"            WHEN " RECENT_EVENT("le.last_ts") " THEN 'alive'"
+"            ELSE 'stale' END,"
+"       @LEASED_UNTIL@"
+"  FROM @JOB@ AS j "
+LAST_EVENT("")
+" WHERE @IS_RUNNING@"
 " ORDER BY j.started_at NULLS LAST, j.id";
+
+/* protea_reaper_running_jobs()'s columns, as list_sql returns them */
+#define LIST_COLUMNS 8
 
 /*
  * The operator's manual fail.  $1 job id, $2 error_message, $3 reason.
- * Only a job that has not ended (queued or running) is failed.
+ * Only a job that has not ended (queued or running) is failed; a lease
+ * does not stop an operator.
  */
 static const char *const fail_job_sql =
 "WITH target AS ("
-"  SELECT j.id, j.status::text AS old_status,"
-"         (SELECT max(e.ts) FROM %2$s AS e WHERE e.job_id = j.id) AS last_ts"
-"    FROM %1$s AS j"
+"  SELECT j.id, j.status::text AS old_status, le.last_ts"
+"    FROM @JOB@ AS j "
+LAST_EVENT("")
 "   WHERE j.id = $1"
 "     FOR UPDATE OF j"
 "), failed AS ("
-"  UPDATE %1$s AS j"
-"     SET status = 'failed', finished_at = now(),"
+"  UPDATE @JOB@ AS j"
+"     SET status = @FAILED@, finished_at = now(),"
 "         error_code = 'ManualTimeout', error_message = $2"
 "    FROM target AS t"
-"   WHERE j.id = t.id AND j.status IN ('running', 'queued')"
-"  RETURNING j.id, t.old_status, t.last_ts"
+"   WHERE j.id = t.id AND @IS_ACTIVE@"
+"  RETURNING j.id, t.old_status, t.last_ts, j.status::text AS new_status"
 "), audit AS ("
-"  INSERT INTO %2$s (job_id, ts, level, event, message, fields)"
+"  INSERT INTO @EVENT@ (job_id, ts, level, event, message, fields)"
 "  SELECT f.id, now(), 'error', 'job.timeout', $2,"
 "         jsonb_build_object('manual', true, 'reason', $3,"
 "                            'failed_by', session_user,"
@@ -222,98 +240,7 @@ static const char *const fail_job_sql =
 "                            'last_event_ts', f.last_ts)"
 "    FROM failed AS f"
 ")"
-"SELECT t.old_status, (SELECT count(*) FROM failed) FROM target AS t";
-
-/* Error context: which setting was being resolved */
-static void
-resolve_table_context(void *arg)
-{
-	const char *const *setting = (const char *const *) arg;
-
-	errcontext("resolving protea_reaper.%s = '%s'", setting[0], setting[1]);
-}
-
-/*
- * resolve_table
- *		Resolve the table a setting names and check it has the columns the
- *		sweep uses.  Raises an ERROR that names the setting to change.
- */
-static Oid
-resolve_table(const char *setting, const char *value, const char *what,
-			  const char *const *columns, char **quoted)
-{
-	List	   *names;
-	RangeVar   *rv;
-	Oid			relid;
-	char		relkind;
-	const char *context_arg[2] = {setting, value};
-	ErrorContextCallback context;
-
-	if (value == NULL || value[0] == '\0')
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("protea_reaper.%s is empty", setting),
-				 errhint("Set protea_reaper.%s to the schema-qualified name of PROTEA's %s table.",
-						 setting, what)));
-
-	/* The parser's own errors (bad quoting, too many dots) name the setting */
-	context.callback = resolve_table_context;
-	context.arg = (void *) context_arg;
-	context.previous = error_context_stack;
-	error_context_stack = &context;
-	names = stringToQualifiedNameList(value);
-	rv = makeRangeVarFromNameList(names);
-	error_context_stack = context.previous;
-
-	relid = RangeVarGetRelid(rv, AccessShareLock, true);
-
-	if (!OidIsValid(relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("protea_reaper %s table \"%s\" does not exist", what, value),
-				 errdetail("The table is named by protea_reaper.%s.", setting),
-				 errhint("Create PROTEA's tables first, or set protea_reaper.%s to the schema-qualified name of the %s table.",
-						 setting, what)));
-
-	relkind = get_rel_relkind(relid);
-	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("protea_reaper %s table \"%s\" is not a table", what, value),
-				 errhint("Set protea_reaper.%s to the schema-qualified name of the %s table.",
-						 setting, what)));
-
-	for (const char *const *col = columns; *col != NULL; col++)
-	{
-		if (get_attnum(relid, *col) == InvalidAttrNumber)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_COLUMN),
-					 errmsg("protea_reaper %s table \"%s\" has no column \"%s\"",
-							what, value, *col),
-					 errdetail("The %s table needs the columns of PROTEA's %s table.",
-							   what, what),
-					 errhint("Check that protea_reaper.%s names PROTEA's %s table.",
-							 setting, what)));
-	}
-
-	*quoted = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-										 get_rel_name(relid));
-	return relid;
-}
-
-/*
- * resolve_tables
- *		Resolve both tables from the current settings.
- */
-static void
-resolve_tables(ReaperTables *tables)
-{
-	tables->job_relid = resolve_table("job_table", reaper_job_table, "job",
-									  job_columns, &tables->job_name);
-	tables->event_relid = resolve_table("event_table", reaper_event_table,
-										"job_event", event_columns,
-										&tables->event_name);
-}
+"SELECT t.old_status, (SELECT f.new_status FROM failed AS f) FROM target AS t";
 
 /*
  * prepare_kept
@@ -334,7 +261,7 @@ static SPIPlanPtr
 prepare_kept(const char *sql_template, const ReaperTables *tables,
 			 int nargs, Oid *argtypes, bool generic)
 {
-	char	   *sql = psprintf(sql_template, tables->job_name, tables->event_name);
+	char	   *sql = reaper_expand_sql(sql_template, tables);
 	SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes,
 										  generic ? CURSOR_OPT_GENERIC_PLAN : 0);
 
@@ -347,58 +274,52 @@ prepare_kept(const char *sql_template, const ReaperTables *tables,
 	return plan;
 }
 
+/* Free a kept plan, if any */
+static void
+free_kept(SPIPlanPtr *plan)
+{
+	if (*plan != NULL)
+		SPI_freeplan(*plan);
+	*plan = NULL;
+}
+
 /*
  * ensure_plans
- *		Make sure the kept plans are those for the tables the settings name
- *		now.  Resolution runs every call (catalog cache lookups only) so that
- *		a changed setting or a dropped table is noticed at once.
+ *		Make sure the kept plans are those for the tables, labels and lease
+ *		the settings and catalogs give now.  Resolution runs every call
+ *		(catalog cache lookups only) so that a changed setting, a dropped
+ *		table or a renamed label is noticed at once.
  */
 static void
-ensure_plans(void)
+ensure_plans(ReaperTables *tables)
 {
-	ReaperTables tables;
 	Oid			types[7] = {INT4OID, INT4OID, INT4OID, TEXTOID,
 		UUIDARRAYOID, TIMESTAMPTZARRAYOID, BOOLOID};
+	char	   *key;
 
-	resolve_tables(&tables);
+	reaper_resolve_tables(tables);
 
 	/* What earlier sweeps learnt holds for these tables only */
 	if (reaper_remember_alive)
-		known_alive_use_tables(tables.job_relid, tables.event_relid);
+		known_alive_use_tables(tables->job_relid, tables->event_relid);
 	else
 		known_alive_forget();
 
-	if (batch_plan != NULL &&
-		strcmp(plan_job_name, tables.job_name) == 0 &&
-		strcmp(plan_event_name, tables.event_name) == 0)
+	key = reaper_tables_key(tables);
+	if (plan_key != NULL && strcmp(plan_key, key) == 0)
 		return;
 
-	if (batch_plan != NULL)
-	{
-		SPI_freeplan(batch_plan);
-		batch_plan = NULL;
-	}
-	if (first_plan != NULL)
-	{
-		SPI_freeplan(first_plan);
-		first_plan = NULL;
-	}
-	if (candidates_plan != NULL)
-	{
-		SPI_freeplan(candidates_plan);
-		candidates_plan = NULL;
-	}
-	if (plan_job_name != NULL)
-		pfree(plan_job_name);
-	if (plan_event_name != NULL)
-		pfree(plan_event_name);
-	plan_job_name = plan_event_name = NULL;
+	free_kept(&batch_plan);
+	free_kept(&first_plan);
+	free_kept(&candidates_plan);
+	if (plan_key != NULL)
+		pfree(plan_key);
+	plan_key = NULL;
 
-	candidates_plan = prepare_kept(candidates_sql, &tables, 1, types, true);
-	first_plan = prepare_kept(first_sql, &tables, 7, types, true);
-	batch_plan = prepare_kept(batch_sql, &tables, 4, types, false);
-	plan_job_name = MemoryContextStrdup(TopMemoryContext, tables.job_name);
-	plan_event_name = MemoryContextStrdup(TopMemoryContext, tables.event_name);
+	candidates_plan = prepare_kept(candidates_sql, tables, 1, types, true);
+	first_plan = prepare_kept(first_sql, tables, 7, types, true);
+	batch_plan = prepare_kept(batch_sql, tables, 4, types, false);
+	plan_key = MemoryContextStrdup(TopMemoryContext, key);
 }
 
 /* Connect to SPI; every entry point below does, so that callers need not */
@@ -426,33 +347,45 @@ spi_text(HeapTuple tuple, int col)
 	return value ? value : "none";
 }
 
-/* Log one job a batch failed */
+/* Log one job a batch failed, from columns id .. id + 3 */
 static void
-log_failed(HeapTuple tuple, int col, const char *message)
+log_failed(HeapTuple tuple, int id_col, const char *message)
 {
 	ereport(LOG,
-			(errmsg("Reaper failed stale job %s.", spi_text(tuple, col)),
+			(errmsg("Reaper failed stale job %s.", spi_text(tuple, id_col)),
 			 errdetail("operation %s, started_at %s, last job_event %s; %s.",
-					   spi_text(tuple, col + 1), spi_text(tuple, col + 2),
-					   spi_text(tuple, col + 3), message)));
+					   spi_text(tuple, id_col + 1), spi_text(tuple, id_col + 2),
+					   spi_text(tuple, id_col + 3), message)));
 }
 
 /* The level of "Reaper skipped live job." */
 #define ALIVE_LOG_LEVEL (reaper_log_skipped ? LOG : DEBUG1)
 
 /*
- * Log one job past the timeout kept alive by a recent event: id, operation,
- * started_at and the last event from columns col..col + 3.
+ * Log one job past the timeout kept alive by its lease or a recent event,
+ * from a row of first_sql.
  */
 static void
-log_alive(HeapTuple tuple, int col)
+log_alive(HeapTuple tuple)
 {
-	ereport(ALIVE_LOG_LEVEL,
-			(errmsg("Reaper skipped live job."),
-			 errdetail("job %s, operation %s, started_at %s, last job_event %s is within stall_seconds=%d.",
-					   spi_text(tuple, col), spi_text(tuple, col + 1),
-					   spi_text(tuple, col + 2), spi_text(tuple, col + 3),
-					   reaper_stall_seconds)));
+	bool		leased = SPI_getvalue(tuple, SPI_tuptable->tupdesc,
+									  FIRST_LEASED_UNTIL) != NULL;
+
+	if (leased)
+		ereport(ALIVE_LOG_LEVEL,
+				(errmsg("Reaper skipped live job."),
+				 errdetail("job %s, operation %s, started_at %s, is leased until %s.",
+						   spi_text(tuple, FIRST_ID), spi_text(tuple, FIRST_OPERATION),
+						   spi_text(tuple, FIRST_STARTED_AT),
+						   spi_text(tuple, FIRST_LEASED_UNTIL))));
+	else
+		ereport(ALIVE_LOG_LEVEL,
+				(errmsg("Reaper skipped live job."),
+				 errdetail("job %s, operation %s, started_at %s, last job_event %s is within stall_seconds=%d.",
+						   spi_text(tuple, FIRST_ID), spi_text(tuple, FIRST_OPERATION),
+						   spi_text(tuple, FIRST_STARTED_AT),
+						   spi_text(tuple, FIRST_LAST_EVENT),
+						   reaper_stall_seconds)));
 }
 
 /*
@@ -471,27 +404,28 @@ run_later_batch(Datum *values, const char *nulls, const char *message)
 
 	reaped = SPI_processed;
 	for (uint64 i = 0; i < reaped; i++)
-		log_failed(SPI_tuptable->vals[i], 1, message);
+		log_failed(SPI_tuptable->vals[i], BATCH_ID, message);
 	return reaped;
 }
 
 /*
  * all_known_alive
- *		The idle sweep of a backend that remembers: when every job past the
- *		timeout is known alive, nothing can be stale, so they are counted
- *		from one scan of their ids, without the first statement's lookups,
- *		joins and writes.  Returns false, having done nothing the caller
- *		sees, as soon as one job is not known alive, or when their log lines
- *		are wanted (the first statement returns what those lines show).
+ *		The idle sweep: when every job past the timeout is leased or known
+ *		alive, nothing can be stale, so they are counted from one scan,
+ *		without the first statement's lookups, joins and writes.  Returns
+ *		false, having done nothing the caller sees, as soon as one job is
+ *		neither, or when their log lines are wanted (the first statement
+ *		returns what those lines show).
  */
 static bool
-all_known_alive(Datum *values, const char *nulls, uint64 *alive)
+all_known_alive(const ReaperTables *tables, Datum *values, const char *nulls,
+				uint64 *alive)
 {
 	TimestampTz now = GetCurrentTransactionStartTimestamp();
 	int			ret;
 
 	/* then only the first statement can answer: do not scan twice */
-	if (!reaper_remember_alive || known_alive_is_empty() ||
+	if ((known_alive_is_empty() && !tables->has_lease) ||
 		message_level_is_interesting(ALIVE_LOG_LEVEL))
 		return false;
 
@@ -501,11 +435,13 @@ all_known_alive(Datum *values, const char *nulls, uint64 *alive)
 
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
+		HeapTuple	tuple = SPI_tuptable->vals[i];
 		bool		isnull;
-		Datum		id = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
-									   1, &isnull);
+		Datum		id = SPI_getbinval(tuple, SPI_tuptable->tupdesc, 1, &isnull);
+		Datum		leased = SPI_getbinval(tuple, SPI_tuptable->tupdesc, 2, &isnull);
 
-		if (!known_alive_lookup(DatumGetUUIDP(id), now, reaper_stall_seconds))
+		if (!DatumGetBool(leased) &&
+			!known_alive_lookup(DatumGetUUIDP(id), now, reaper_stall_seconds))
 			return false;
 	}
 
@@ -517,7 +453,7 @@ all_known_alive(Datum *values, const char *nulls, uint64 *alive)
  * run_first_batch
  *		The first batch: fail and log at most batch_size stale jobs, count
  *		(and log) the live ones into *alive, skipping the lookup of those
- *		known alive, and remember the ones newly seen alive.
+ *		leased or known alive, and remember the ones newly seen alive.
  */
 static uint64
 run_first_batch(Datum *values, const char *nulls, const char *message, uint64 *alive)
@@ -549,29 +485,35 @@ run_first_batch(Datum *values, const char *nulls, const char *message, uint64 *a
 		HeapTuple	tuple = SPI_tuptable->vals[i];
 		TupleDesc	tupdesc = SPI_tuptable->tupdesc;
 		bool		isnull;
-		Datum		kind = SPI_getbinval(tuple, tupdesc, 1, &isnull);
+		bool		leased;
+		Datum		kind = SPI_getbinval(tuple, tupdesc, FIRST_KIND, &isnull);
 
 		if (isnull)
 		{
 			/* the count of known alive jobs whose rows were left out */
-			*alive += DatumGetInt64(SPI_getbinval(tuple, tupdesc, 6, &isnull));
+			*alive += DatumGetInt64(SPI_getbinval(tuple, tupdesc,
+												  FIRST_KNOWN_ALIVE, &isnull));
 			continue;
 		}
 		if (DatumGetBool(kind))
 		{
-			log_failed(tuple, 2, message);
+			log_failed(tuple, FIRST_ID, message);
 			reaped++;
 			continue;
 		}
 
-		log_alive(tuple, 2);
+		log_alive(tuple);
 		(*alive)++;
-		if (learn)
+		(void) SPI_getbinval(tuple, tupdesc, FIRST_LEASED_UNTIL, &isnull);
+		leased = !isnull;
+		/* a lease is read again each sweep: only an event is remembered */
+		if (learn && !leased)
 		{
-			Datum		id = SPI_getbinval(tuple, tupdesc, 2, &isnull);
-			Datum		last_event = SPI_getbinval(tuple, tupdesc, 5, &isnull);
+			Datum		id = SPI_getbinval(tuple, tupdesc, FIRST_ID, &isnull);
+			Datum		last_event = SPI_getbinval(tuple, tupdesc,
+												   FIRST_LAST_EVENT, &isnull);
 
-			/* an alive job has a last event, and a primary key */
+			/* an alive job that is not leased has a last event */
 			if (!isnull)
 				known_alive_learn(DatumGetUUIDP(id), DatumGetTimestampTz(last_event));
 		}
@@ -583,19 +525,21 @@ run_first_batch(Datum *values, const char *nulls, const char *message, uint64 *a
  * reaper_sweep_batch
  *		Fail at most batch_size stale jobs with one statement, logging each,
  *		and return how many.  The first batch of a sweep passes alive: it
- *		also counts (and logs) the jobs past the timeout that a recent event
- *		keeps alive, from the same scan; later batches pass NULL.
+ *		also counts (and logs) the jobs past the timeout that a lease or a
+ *		recent event keeps alive, from the same scan; later batches pass
+ *		NULL.
  */
 uint64
 reaper_sweep_batch(uint64 *alive)
 {
+	ReaperTables tables;
 	Datum		values[7];
 	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	char	   *message;
 	uint64		reaped;
 
 	connect_spi();
-	ensure_plans();
+	ensure_plans(&tables);
 
 	message = timeout_message();
 	values[0] = Int32GetDatum(reaper_timeout_seconds);
@@ -605,7 +549,7 @@ reaper_sweep_batch(uint64 *alive)
 
 	if (alive == NULL)
 		reaped = run_later_batch(values, nulls, message);
-	else if (all_known_alive(values, nulls, alive))
+	else if (all_known_alive(&tables, values, nulls, alive))
 		reaped = 0;
 	else
 		reaped = run_first_batch(values, nulls, message, alive);
@@ -650,6 +594,13 @@ reaper_sweep_report(const ReaperSweepResult *result)
 						   result->alive)));
 }
 
+/* A job id as text, for messages */
+static char *
+uuid_text(Datum job_id)
+{
+	return DatumGetCString(DirectFunctionCall1(uuid_out, job_id));
+}
+
 /*
  * reaper_fail_job
  *		Fail one job by hand (error_code 'ManualTimeout') with one audit
@@ -665,25 +616,22 @@ reaper_fail_job(Datum job_id, const char *reason)
 	Oid			types[3] = {UUIDOID, TEXTOID, TEXTOID};
 	Datum		values[3];
 	char		nulls[3] = {' ', ' ', ' '};
-	char	   *message;
+	HeapTuple	row;
 	char	   *old_status;
-	bool		failed;
-	bool		isnull;
+	char	   *new_status;
 	int			ret;
 
 	connect_spi();
-	resolve_tables(&tables);
+	reaper_resolve_tables(&tables);
 
 	/* Rare and interactive: prepared per call, never kept */
-	plan = SPI_prepare(psprintf(fail_job_sql, tables.job_name, tables.event_name),
-					   3, types);
+	plan = SPI_prepare(reaper_expand_sql(fail_job_sql, &tables), 3, types);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed for protea_reaper_fail_job: %s",
 			 SPI_result_code_string(SPI_result));
 
-	message = psprintf("Job failed by operator: %s", reason);
 	values[0] = job_id;
-	values[1] = CStringGetTextDatum(message);
+	values[1] = CStringGetTextDatum(psprintf("Job failed by operator: %s", reason));
 	values[2] = CStringGetTextDatum(reason);
 
 	ret = SPI_execute_plan(plan, values, nulls, false, 0);
@@ -693,34 +641,35 @@ reaper_fail_job(Datum job_id, const char *reason)
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
-				 errmsg("job %s does not exist",
-						DatumGetCString(DirectFunctionCall1(uuid_out, job_id))),
+				 errmsg("job %s does not exist", uuid_text(job_id)),
 				 errdetail("No row of %s has that id.", tables.job_name)));
 
-	old_status = spi_text(SPI_tuptable->vals[0], 1);
-	failed = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-										 SPI_tuptable->tupdesc, 2,
-										 &isnull)) > 0;
-	if (failed)
+	row = SPI_tuptable->vals[0];
+	old_status = spi_text(row, 1);
+	new_status = SPI_getvalue(row, SPI_tuptable->tupdesc, 2);
+	if (new_status != NULL)
 		ereport(LOG,
-				(errmsg("Operator failed job %s.",
-						DatumGetCString(DirectFunctionCall1(uuid_out, job_id))),
-				 errdetail("previous status %s; reason: %s", old_status, reason)));
+				(errmsg("Operator failed job %s.", uuid_text(job_id)),
+				 errdetail("status %s -> %s; reason: %s", old_status, new_status, reason)));
 	else
 		ereport(NOTICE,
 				(errmsg("job %s was not failed: its status is %s",
-						DatumGetCString(DirectFunctionCall1(uuid_out, job_id)),
-						old_status),
-				 errdetail("Only a queued or running job can be failed; a job that has ended is left as it is.")));
+						uuid_text(job_id), old_status),
+				 tables.queued_label != NULL ?
+				 errdetail("Only a %s or %s job can be failed; a job that has ended is left as it is.",
+						   tables.queued_label, tables.running_label) :
+				 errdetail("Only a %s job can be failed; a job that has ended is left as it is.",
+						   tables.running_label)));
 
 	SPI_finish();
-	return failed;
+	return new_status != NULL;
 }
 
 /*
  * reaper_list_running
- *		Every running job with its start, its last event and the verdict a
- *		sweep would reach now: stale, alive, young or "no started_at".
+ *		Every running job with its start, its last event, its lease and the
+ *		verdict a sweep would reach now: stale, alive, leased, young or
+ *		"no started_at".
  */
 void
 reaper_list_running(Tuplestorestate *tupstore, TupleDesc tupdesc)
@@ -731,11 +680,18 @@ reaper_list_running(Tuplestorestate *tupstore, TupleDesc tupdesc)
 	Datum		values[2];
 	int			ret;
 
-	connect_spi();
-	resolve_tables(&tables);
+	/* a definition from another version of the install script */
+	if (tupdesc->natts != LIST_COLUMNS)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("protea_reaper_running_jobs() returns %d columns, the library %d",
+						tupdesc->natts, LIST_COLUMNS),
+				 errhint("Run ALTER EXTENSION protea_reaper UPDATE.")));
 
-	plan = SPI_prepare(psprintf(list_sql, tables.job_name, tables.event_name),
-					   2, types);
+	connect_spi();
+	reaper_resolve_tables(&tables);
+
+	plan = SPI_prepare(reaper_expand_sql(list_sql, &tables), 2, types);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed for protea_reaper_running_jobs: %s",
 			 SPI_result_code_string(SPI_result));
@@ -748,14 +704,49 @@ reaper_list_running(Tuplestorestate *tupstore, TupleDesc tupdesc)
 
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
-		Datum		row[7];
-		bool		isnull[7];
+		Datum		row[LIST_COLUMNS];
+		bool		isnull[LIST_COLUMNS];
 
-		for (int col = 0; col < 7; col++)
+		for (int col = 0; col < LIST_COLUMNS; col++)
 			row[col] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
 									 col + 1, &isnull[col]);
 		tuplestore_putvalues(tupstore, tupdesc, row, isnull);
 	}
 
 	SPI_finish();
+}
+
+/* Every statement on PROTEA's tables, by name, for protea_reaper_statements() */
+static const struct
+{
+	const char *name;
+	const char *const *template;
+}			statements[] = {
+	{"candidates", &candidates_sql},
+	{"first_batch", &first_sql},
+	{"later_batch", &batch_sql},
+	{"running_jobs", &list_sql},
+	{"fail_job", &fail_job_sql},
+};
+
+/*
+ * reaper_list_statements
+ *		Each statement as it is prepared for the tables the settings name now
+ *		(with their labels and lease), so that it can be EXPLAINed as it runs.
+ */
+void
+reaper_list_statements(Tuplestorestate *tupstore, TupleDesc tupdesc)
+{
+	ReaperTables tables;
+
+	reaper_resolve_tables(&tables);
+	for (int i = 0; i < lengthof(statements); i++)
+	{
+		Datum		row[2];
+		bool		isnull[2] = {false, false};
+
+		row[0] = CStringGetTextDatum(statements[i].name);
+		row[1] = CStringGetTextDatum(reaper_expand_sql(*statements[i].template, &tables));
+		tuplestore_putvalues(tupstore, tupdesc, row, isnull);
+	}
 }

@@ -40,4 +40,7 @@ extern bool reaper_fail_job(Datum job_id, const char *reason);
 /* Put every running job, with the sweep's verdict on it, into tupstore. */
 extern void reaper_list_running(Tuplestorestate *tupstore, TupleDesc tupdesc);
 
+/* Put each statement, as prepared for the current tables, into tupstore. */
+extern void reaper_list_statements(Tuplestorestate *tupstore, TupleDesc tupdesc);
+
 #endif							/* PROTEA_REAPER_SWEEP_H */

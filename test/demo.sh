@@ -3,7 +3,8 @@
 #
 # Installs what it needs, builds and installs the extension, starts a
 # cluster in a temporary directory with the worker preloaded (interval 1 s,
-# timeout 20 s, stall 10 s), loads a small PROTEA data set with stuck jobs,
+# timeout 20 s, stall 10 s), loads a small PROTEA data set with stuck jobs
+# (PROTEA's own tables: labels RUNNING, FAILED, ...; leases),
 # turns the worker on and shows what it failed, what it left alone, and why.
 # The cluster is stopped and removed on exit.
 set -eu
@@ -28,30 +29,33 @@ sql -c "CREATE EXTENSION protea_reaper"
 
 say "A PROTEA job table with stuck jobs (timeout 20 s, stall 10 s)"
 sql <<'SQL'
-INSERT INTO job (id, operation, queue_name, status, created_at, started_at, finished_at) VALUES
- ('00000000-0000-0000-0000-00000000000a', 'insert_proteins',    'proteins',   'running',   now() - '10 min'::interval, now() - '10 min'::interval, NULL),
- ('00000000-0000-0000-0000-00000000000b', 'insert_proteins',    'proteins',   'running',   now() - '9 min'::interval,  now() - '9 min'::interval,  NULL),
- ('00000000-0000-0000-0000-00000000000c', 'compute_embeddings', 'embeddings', 'running',   now() - '8 min'::interval,  now() - '8 min'::interval,  NULL),
- ('00000000-0000-0000-0000-00000000000d', 'predict_go_terms',   'go',         'running',   now(),                      now(),                      NULL),
- ('00000000-0000-0000-0000-00000000000e', 'insert_proteins',    'proteins',   'succeeded', now() - '10 min'::interval, now() - '10 min'::interval, now() - '9 min'::interval),
- ('00000000-0000-0000-0000-00000000000f', 'insert_proteins',    'proteins',   'running',   now() - '10 min'::interval, NULL,                       NULL);
-INSERT INTO job_event (job_id, ts, event, message) VALUES
- ('00000000-0000-0000-0000-00000000000a', now() - '5 min'::interval, 'job.progress', 'worker went quiet 5 min ago'),
- ('00000000-0000-0000-0000-00000000000c', now(), 'job.progress', 'coordinator: child batch done');
+INSERT INTO job (id, operation, queue_name, status, created_at, started_at, finished_at, leased_until, payload, meta, tags)
+SELECT v.*, '{}', '{}', '{}' FROM (VALUES
+ ('00000000-0000-0000-0000-00000000000a'::uuid, 'insert_proteins', 'proteins', 'RUNNING'::job_status, now() - '10 min'::interval, now() - '10 min'::interval, NULL::timestamptz, NULL::timestamptz),
+ ('00000000-0000-0000-0000-00000000000b', 'insert_proteins',    'proteins',   'RUNNING',   now() - '9 min'::interval,  now() - '9 min'::interval,  NULL, NULL),
+ ('00000000-0000-0000-0000-00000000000c', 'compute_embeddings', 'embeddings', 'RUNNING',   now() - '8 min'::interval,  now() - '8 min'::interval,  NULL, NULL),
+ ('00000000-0000-0000-0000-00000000000d', 'predict_go_terms',   'go',         'RUNNING',   now(),                      now(),                      NULL, NULL),
+ ('00000000-0000-0000-0000-00000000000e', 'insert_proteins',    'proteins',   'SUCCEEDED', now() - '10 min'::interval, now() - '10 min'::interval, now() - '9 min'::interval, NULL),
+ ('00000000-0000-0000-0000-00000000000f', 'insert_proteins',    'proteins',   'RUNNING',   now() - '10 min'::interval, NULL,                       NULL, NULL),
+ ('00000000-0000-0000-0000-000000000010', 'insert_proteins',    'proteins',   'RUNNING',   now() - '10 min'::interval, now() - '10 min'::interval, NULL, now() + '25 s'::interval)) AS v;
+INSERT INTO job_event (job_id, ts, level, event, message, fields) VALUES
+ ('00000000-0000-0000-0000-00000000000a', now() - '5 min'::interval, 'info', 'job.progress', 'worker went quiet 5 min ago', '{}'),
+ ('00000000-0000-0000-0000-00000000000c', now(), 'info', 'job.progress', 'coordinator: child batch done', '{}');
 SQL
 echo "  a, b: running for minutes, silent (a: last event 5 min ago, b: never)  -> stale"
 echo "  c: a coordinator running 8 min whose child batches keep emitting events -> alive"
 echo "  d: just started, no events yet -> young, until it passes the 20 s timeout"
-echo "  e: succeeded; f: running without started_at -> never touched"
+echo "  10: silent for 10 min, but its worker holds a lease for 25 s more -> leased, until it lapses"
+echo "  e: SUCCEEDED; f: running without started_at -> never touched"
 
 # c's children keep it alive: an event every 2 s
 ( while :; do
-    sql -c "INSERT INTO job_event (job_id, ts, event, message) VALUES ('00000000-0000-0000-0000-00000000000c', now(), 'job.progress', 'child batch done')" 2>/dev/null || exit 0
+    sql -c "INSERT INTO job_event (job_id, level, event, message, fields) VALUES ('00000000-0000-0000-0000-00000000000c', 'info', 'job.progress', 'child batch done', '{}')" 2>/dev/null || exit 0
     sleep 2
   done ) &
 EMITTER=$!
 
-sql -c "SELECT right(job_id::text, 1) AS job, operation, verdict, date_trunc('second', running_for) AS running_for, date_trunc('second', silent_for) AS silent_for FROM protea_reaper_running_jobs()"
+sql -c "SELECT right(job_id::text, 2) AS job, operation, verdict, date_trunc('second', running_for) AS running_for, date_trunc('second', silent_for) AS silent_for, date_trunc('second', leased_until - now()) AS lease_left FROM protea_reaper_running_jobs()"
 say "The worker is preloaded but disabled"
 # it started before protea_demo existed; the postmaster restarts it within 5 s
 for _ in $(seq 1 15); do
@@ -66,21 +70,21 @@ for _ in $(seq 1 30); do
     [ "$(sql -At -c "SELECT total_reaped >= 2 FROM protea_reaper_status()")" = t ] && break
     sleep 1
 done
-sql -c "SELECT right(id::text, 1) AS job, operation, status, error_code, error_message FROM job ORDER BY id"
+sql -c "SELECT right(id::text, 2) AS job, operation, status, error_code, error_message FROM job ORDER BY id"
 
-say "Waiting for job d to pass the 20 s timeout without a single event..."
+say "Waiting for job d to pass the 20 s timeout without a single event, and job 10's lease to lapse..."
 for _ in $(seq 1 40); do
-    [ "$(sql -At -c "SELECT status FROM job WHERE id = '00000000-0000-0000-0000-00000000000d'")" = failed ] && break
+    [ "$(sql -At -c "SELECT count(*) FROM job WHERE id IN ('00000000-0000-0000-0000-00000000000d', '00000000-0000-0000-0000-000000000010') AND status = 'FAILED'")" = 2 ] && break
     sleep 1
 done
-sql -c "SELECT right(id::text, 1) AS job, operation, status, error_code FROM job ORDER BY id"
+sql -c "SELECT right(id::text, 2) AS job, operation, status, error_code FROM job ORDER BY id"
 
 say "The audit trail: one job.timeout event per failed job"
-sql -c "SELECT right(job_id::text, 1) AS job, level, event, fields FROM job_event WHERE event = 'job.timeout' ORDER BY id"
+sql -c "SELECT right(job_id::text, 2) AS job, level, event, fields FROM job_event WHERE event = 'job.timeout' ORDER BY id"
 
 say "What the reaper logged"
 grep -E "protea_reaper|Reap" "$WORKDIR/server.log" | grep -v "skipped live job" | sed 's/^[^]]*] //' | head -20
-echo "  ... and $(grep -c 'Reaper skipped live job' "$WORKDIR/server.log") 'Reaper skipped live job.' lines for job c"
+echo "  ... and $(grep -c 'Reaper skipped live job' "$WORKDIR/server.log") 'Reaper skipped live job.' lines for jobs c and 10"
 
 say "protea_reaper_status() now"
 sql -x -c "SELECT * FROM protea_reaper_status()"

@@ -61,27 +61,27 @@ RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
   CREATE TEMP TABLE fin ON COMMIT DROP AS
   SELECT md5('fin' || k)::uuid AS id, bench.ops(k) AS op,
-         CASE WHEN k % 20 < 17 THEN 'succeeded' WHEN k % 20 < 19 THEN 'failed' ELSE 'cancelled' END::job_status AS st,
+         CASE WHEN k % 20 < 17 THEN 'SUCCEEDED' WHEN k % 20 < 19 THEN 'FAILED' ELSE 'CANCELLED' END::job_status AS st,
          c, c + make_interval(secs => (k * 7) % 60) AS s,
          c + make_interval(secs => (k * 7) % 60 + 10 + (k * 7919) % 7200) AS f
     FROM generate_series(lo, hi) AS k,
          LATERAL (SELECT now() - interval '91 days' + (interval '90 days') * ((k * 104729) % 1000003) / 1000003.0 AS c) AS t;
 
-  INSERT INTO job (id, operation, queue_name, status, payload, created_at, started_at,
+  INSERT INTO job (id, operation, queue_name, status, payload, meta, tags, created_at, started_at,
                    finished_at, progress_current, progress_total, error_code, error_message)
-  SELECT id, op, bench.queue(op), st, jsonb_build_object('batch_size', 500), c, s, f,
-         CASE WHEN st = 'succeeded' THEN 8 ELSE 3 END, 8,
-         CASE st WHEN 'failed' THEN 'WorkerError' END,
-         CASE st WHEN 'failed' THEN 'worker raised an exception' END
+  SELECT id, op, bench.queue(op), st, jsonb_build_object('batch_size', 500), '{}', '{}', c, s, f,
+         CASE WHEN st = 'SUCCEEDED' THEN 8 ELSE 3 END, 8,
+         CASE st WHEN 'FAILED' THEN 'WorkerError' END,
+         CASE st WHEN 'FAILED' THEN 'worker raised an exception' END
     FROM fin ORDER BY c;
 
   PERFORM bench.add_events(array_agg(id), array_agg(s), array_agg(f),
-                           array_agg('job.' || st::text))
+                           array_agg('job.' || lower(st::text)))
      FROM fin;
 END $$;
 
 -- Running pool jobs k = lo..hi (class by k % 20, see above); those with
--- k > n_running are parked as 'queued' (see bench.set_running)
+-- k > n_running are parked as 'QUEUED' (see bench.set_running)
 CREATE OR REPLACE FUNCTION bench.add_running(lo bigint, hi bigint, n_running bigint)
 RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
@@ -96,11 +96,11 @@ BEGIN
          LATERAL (SELECT ((k * 104729) % 1009) / 1009.0 AS r1,
                          ((k * 7919) % 1013) / 1013.0 AS r2) AS t;
 
-  INSERT INTO job (id, operation, queue_name, status, created_at, started_at,
+  INSERT INTO job (id, operation, queue_name, status, payload, meta, tags, created_at, started_at,
                    progress_current, progress_total)
   SELECT id, op, bench.queue(op),
-         CASE WHEN k <= n_running THEN 'running' ELSE 'queued' END::job_status,
-         s - interval '3 seconds', s, 7, 8
+         CASE WHEN k <= n_running THEN 'RUNNING' ELSE 'QUEUED' END::job_status,
+         '{}', '{}', '{}', s - interval '3 seconds', s, 7, 8
     FROM run ORDER BY s;
 
   -- a young job's events cannot precede its start
@@ -112,21 +112,21 @@ END $$;
 -- Make exactly the pool jobs k <= n running; the rest of the pool is queued
 CREATE OR REPLACE FUNCTION bench.set_running(n bigint)
 RETURNS void LANGUAGE sql AS $$
-  UPDATE job AS j SET status = CASE WHEN p.k <= n THEN 'running' ELSE 'queued' END::job_status
+  UPDATE job AS j SET status = CASE WHEN p.k <= n THEN 'RUNNING' ELSE 'QUEUED' END::job_status
     FROM (SELECT k, md5('run' || k)::uuid AS id FROM generate_series(1, 4000) AS k) AS p
    WHERE j.id = p.id
-     AND j.status IN ('running', 'queued')
-     AND j.status IS DISTINCT FROM (CASE WHEN p.k <= n THEN 'running' ELSE 'queued' END::job_status)
+     AND j.status IN ('RUNNING', 'QUEUED')
+     AND j.status IS DISTINCT FROM (CASE WHEN p.k <= n THEN 'RUNNING' ELSE 'QUEUED' END::job_status)
 $$;
 
 -- Alive coordinators keep emitting: one fresh event per alive running job
 CREATE OR REPLACE FUNCTION bench.refresh_alive()
 RETURNS void LANGUAGE sql AS $$
-  INSERT INTO job_event (job_id, ts, event, message, fields)
-  SELECT j.id, now(), 'job.progress', 'child batch done', '{"child": true}'
+  INSERT INTO job_event (job_id, ts, level, event, message, fields)
+  SELECT j.id, now(), 'info', 'job.progress', 'child batch done', '{"child": true}'
     FROM generate_series(1, 4000) AS k
     JOIN job AS j ON j.id = md5('run' || k)::uuid
-   WHERE k % 20 IN (2, 3, 4) AND j.status = 'running'
+   WHERE k % 20 IN (2, 3, 4) AND j.status = 'RUNNING'
 $$;
 
 -- The mass reap set: n stale running jobs, started 7-30 h ago, silent for 1-5 h
@@ -139,9 +139,9 @@ BEGIN
          now() - interval '1 hour' - interval '4 hours' * (((k * 7919) % 1013) / 1013.0) AS l
     FROM generate_series(1, n) AS k;
 
-  INSERT INTO job (id, operation, queue_name, status, created_at, started_at,
+  INSERT INTO job (id, operation, queue_name, status, payload, meta, tags, created_at, started_at,
                    progress_current, progress_total)
-  SELECT id, op, bench.queue(op), 'running', s - interval '3 seconds', s, 2, 8
+  SELECT id, op, bench.queue(op), 'RUNNING', '{}', '{}', '{}', s - interval '3 seconds', s, 2, 8
     FROM mass ORDER BY s;
 
   PERFORM bench.add_events(array_agg(id), array_agg(s), array_agg(l),
@@ -154,8 +154,8 @@ CREATE OR REPLACE FUNCTION bench.shape(OUT finished bigint, OUT running bigint,
                                        OUT stale bigint, OUT alive bigint,
                                        OUT young bigint, OUT events bigint)
 LANGUAGE sql AS $$
-  SELECT (SELECT count(*) FROM job WHERE status IN ('succeeded', 'failed', 'cancelled')),
-         (SELECT count(*) FROM job WHERE status = 'running'),
+  SELECT (SELECT count(*) FROM job WHERE status IN ('SUCCEEDED', 'FAILED', 'CANCELLED')),
+         (SELECT count(*) FROM job WHERE status = 'RUNNING'),
          (SELECT count(*) FILTER (WHERE verdict = 'stale') FROM protea_reaper_running_jobs()),
          (SELECT count(*) FILTER (WHERE verdict = 'alive') FROM protea_reaper_running_jobs()),
          (SELECT count(*) FILTER (WHERE verdict = 'young') FROM protea_reaper_running_jobs()),

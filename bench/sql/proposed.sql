@@ -43,7 +43,7 @@ BEGIN
             LEFT JOIN LATERAL (SELECT e.ts AS last_ts FROM public.job_event AS e
                                 WHERE e.job_id = j.id
                                 ORDER BY e.ts DESC LIMIT 1) AS le ON true
-           WHERE j.status = 'running'
+           WHERE j.status = 'RUNNING'
              AND j.started_at < now() - make_interval(secs => timeout_s)) AS c;
   reaped := 0;
 
@@ -59,16 +59,16 @@ BEGIN
                             WHERE e.job_id = j.id
                             ORDER BY e.ts DESC LIMIT 1) AS le ON true
        WHERE j.id = ANY (chunk)
-         AND j.status = 'running'
+         AND j.status = 'RUNNING'
          AND j.started_at < now() - make_interval(secs => timeout_s)
          AND (le.last_ts IS NULL OR le.last_ts <= now() - make_interval(secs => stall_s))
        FOR UPDATE OF j SKIP LOCKED
     ), failed AS (
       UPDATE public.job AS j
-         SET status = 'failed', finished_at = now(),
+         SET status = 'FAILED', finished_at = now(),
              error_code = 'JobTimeout', error_message = msg
         FROM stale AS s
-       WHERE j.id = s.id AND j.status = 'running'
+       WHERE j.id = s.id AND j.status = 'RUNNING'
       RETURNING j.id, j.operation, j.started_at, s.last_ts
     ), audit AS (
       INSERT INTO public.job_event (job_id, ts, level, event, message, fields)
@@ -114,7 +114,7 @@ BEGIN
       SELECT * FROM unnest(ids[i : i + batch - 1], lasts[i : i + batch - 1]) AS c(id, last_ts)
     ), failed AS (
       UPDATE public.job AS j
-         SET status = 'failed', finished_at = now(),
+         SET status = 'FAILED', finished_at = now(),
              error_code = 'JobTimeout', error_message = msg
         FROM chunk AS c
        WHERE j.id = c.id

@@ -2,7 +2,8 @@
 #
 # It shows up in pg_stat_activity, idles (and says why) in a database
 # without the extension, fails a stale job within two intervals and leaves
-# a live one alone, applies a reload at once, idles when disabled, and
+# a live one (or a leased one, until its lease lapses) alone, applies a
+# reload at once, idles when disabled, and
 # survives bad cycles (a dropped table, a lock timeout) without dying or
 # flooding the log.  protea_reaper_status() reflects each step.
 use strict;
@@ -61,6 +62,20 @@ ok(reaped_within($node, $quiet, 5), 'after reload with a 1 min stall window it i
 ok(stays_running($node, $alive, 1), 'the job with a 10 s old event is still alive');
 $node->wait_for_log(qr/LOG:  Reaper skipped live job\.\n.*DETAIL:  job $alive, /, $offset);
 pass('with log_skipped the live job is logged at LOG');
+
+# A job whose lease is in the future is alive whatever its events say,
+# until the lease lapses (PROTEA's workers renew it every heartbeat)
+$offset = -s $node->logfile;
+my $leased = add_job($node, 10, event => '1 hour', lease => '10 seconds');
+$node->wait_for_log(
+	qr/LOG:  Reaper skipped live job\.\n.*DETAIL:  job $leased, operation insert_proteins, started_at [^,]+, is leased until /,
+	$offset);
+pass('a leased job is logged as leased');
+ok(stays_running($node, $leased, 3), 'a leased job without a recent event is left alone');
+is($node->safe_psql('postgres',
+		"SELECT verdict FROM protea_reaper_running_jobs() WHERE job_id = '$leased'"),
+	'leased', 'protea_reaper_running_jobs() says it is leased');
+ok(reaped_within($node, $leased, 15), 'once its lease lapses it is reaped');
 is($node->safe_psql('postgres', 'SELECT stall_seconds FROM protea_reaper_status()'),
 	'60', 'status shows the reloaded stall_seconds');
 

@@ -36,7 +36,7 @@ ok(stays_running($standby, $stale, 3), 'the standby never reaps');
 $standby->promote;
 ok(reaped_within($standby, $stale, 10), 'after promotion the same worker reaps');
 is(worker_pid($standby), $pid, 'without a restart');
-is(job_state($primary, $stale), 'running//0', 'the old primary was never written by a reaper');
+is(job_state($primary, $stale), 'RUNNING//0', 'the old primary was never written by a reaper');
 
 $standby->stop;
 $primary->stop;

@@ -4,7 +4,7 @@
 # runs while pgbench clients behave like PROTEA's workers for a fixed time:
 # they start jobs, emit job_events at random gaps (some longer than the
 # stall window, some inside transactions held open), finish or cancel jobs
-# with the application's guarded UPDATE (... WHERE status = 'running'), or
+# with the application's guarded UPDATE (... WHERE status = 'RUNNING'), or
 # abandon them; a few run manual sweeps beside the worker.  A client records
 # an outcome in client_outcome only when its UPDATE changed a running row,
 # in the same statement.  Afterwards, once every abandoned job has been
@@ -90,15 +90,15 @@ $node->poll_query_until('postgres',
 sub guarded_end
 {
 	my ($status) = @_;
-	return qq{WITH u AS (UPDATE job SET status = '$status', finished_at = now() WHERE id = ':job_id' AND status = 'running' RETURNING id), o AS (INSERT INTO client_outcome (job_id, outcome) SELECT id, '$status' FROM u RETURNING job_id) INSERT INTO client_late (job_id, outcome) SELECT ':job_id', '$status' WHERE NOT EXISTS (SELECT 1 FROM o);};
+	return qq{WITH u AS (UPDATE job SET status = '$status', finished_at = now() WHERE id = ':job_id' AND status = 'RUNNING' RETURNING id), o AS (INSERT INTO client_outcome (job_id, outcome) SELECT id, '$status' FROM u RETURNING job_id) INSERT INTO client_late (job_id, outcome) SELECT ':job_id', '$status' WHERE NOT EXISTS (SELECT 1 FROM o);};
 }
-my $finish = guarded_end('succeeded');
-my $cancel = guarded_end('cancelled');
+my $finish = guarded_end('SUCCEEDED');
+my $cancel = guarded_end('CANCELLED');
 my $start_job =
-  q{INSERT INTO job (id, operation, queue_name, status, created_at, started_at) VALUES (gen_random_uuid(), 'insert_proteins', 'stress', 'running', now(), now()) RETURNING id AS job_id \gset};
+  q{INSERT INTO job (id, operation, queue_name, status, created_at, started_at, payload, meta, tags) VALUES (gen_random_uuid(), 'insert_proteins', 'stress', 'RUNNING', now(), now(), '{}', '{}', '{}') RETURNING id AS job_id \gset};
 my $event = sub {
 	return
-	  qq{INSERT INTO job_event (job_id, ts, event) VALUES (':job_id', now(), '$_[0]');};
+	  qq{INSERT INTO job_event (job_id, ts, level, event, fields) VALUES (':job_id', now(), 'info', '$_[0]', '{}');};
 };
 
 # A worker: events in autocommit at random gaps, some longer than the stall
@@ -156,21 +156,21 @@ my $batch_script = join "\n",
   '\set gap2 random(1500, 2500)',
   '\set fate random(1, 100)',
   'SELECT gen_random_uuid() AS batch \gset',
-  q{INSERT INTO job (id, operation, queue_name, status, created_at, started_at, meta) SELECT gen_random_uuid(), 'compute_embeddings', 'stress', 'running', now() - interval '1 min', now() - interval '1 min', jsonb_build_object('batch', ':batch') FROM generate_series(1, 10);},
-  q{INSERT INTO job_event (job_id, ts, event) SELECT id, now(), 'job.started' FROM job WHERE meta->>'batch' = ':batch';},
+  q{INSERT INTO job (id, operation, queue_name, status, created_at, started_at, payload, meta, tags) SELECT gen_random_uuid(), 'compute_embeddings', 'stress', 'RUNNING', now() - interval '1 min', now() - interval '1 min', '{}', jsonb_build_object('batch', ':batch'), '{}' FROM generate_series(1, 10);},
+  q{INSERT INTO job_event (job_id, ts, level, event, fields) SELECT id, now(), 'info', 'job.started', '{}' FROM job WHERE meta->>'batch' = ':batch';},
   '\sleep :gap1 ms',
-  q{INSERT INTO job_event (job_id, ts, event) SELECT id, now(), 'job.progress' FROM job WHERE meta->>'batch' = ':batch';},
+  q{INSERT INTO job_event (job_id, ts, level, event, fields) SELECT id, now(), 'info', 'job.progress', '{}' FROM job WHERE meta->>'batch' = ':batch';},
   '\sleep :gap2 ms',
   '\if :fate <= 60',
-  guarded_batch_end('succeeded'),
+  guarded_batch_end('SUCCEEDED'),
   '\elif :fate <= 85',
-  guarded_batch_end('cancelled'),
+  guarded_batch_end('CANCELLED'),
   '\endif', '';
 
 sub guarded_batch_end
 {
 	my ($status) = @_;
-	return qq{WITH u AS (UPDATE job SET status = '$status', finished_at = now() WHERE meta->>'batch' = ':batch' AND status = 'running' RETURNING id), o AS (INSERT INTO client_outcome (job_id, outcome) SELECT id, '$status' FROM u RETURNING job_id) INSERT INTO client_late (job_id, outcome) SELECT id, '$status' FROM job WHERE meta->>'batch' = ':batch' AND id NOT IN (SELECT job_id FROM o);};
+	return qq{WITH u AS (UPDATE job SET status = '$status', finished_at = now() WHERE meta->>'batch' = ':batch' AND status = 'RUNNING' RETURNING id), o AS (INSERT INTO client_outcome (job_id, outcome) SELECT id, '$status' FROM u RETURNING job_id) INSERT INTO client_late (job_id, outcome) SELECT id, '$status' FROM job WHERE meta->>'batch' = ':batch' AND id NOT IN (SELECT job_id FROM o);};
 }
 
 # An operator's manual sweep racing the worker's
@@ -212,16 +212,16 @@ note $_ for grep { /transactions|tps/ } split /\n/, $out;
 # Liveness: every job left running (abandoned, or cut off by the end of the
 # run) is reaped within timeout + stall + interval
 ok( $node->poll_query_until(
-		'postgres', "SELECT count(*) = 0 FROM job WHERE status = 'running'"),
+		'postgres', "SELECT count(*) = 0 FROM job WHERE status = 'RUNNING'"),
 	'every job left running was reaped');
 
 my $stall = "interval '$stall_s s'";
 my %q = (
 	started   => "SELECT count(*) FROM job",
-	finished  => "SELECT count(*) FROM client_outcome WHERE outcome = 'succeeded'",
-	cancelled => "SELECT count(*) FROM client_outcome WHERE outcome = 'cancelled'",
+	finished  => "SELECT count(*) FROM client_outcome WHERE outcome = 'SUCCEEDED'",
+	cancelled => "SELECT count(*) FROM client_outcome WHERE outcome = 'CANCELLED'",
 	too_late  => "SELECT count(*) FROM client_late",
-	reaped    => "SELECT count(*) FROM job WHERE status = 'failed'",
+	reaped    => "SELECT count(*) FROM job WHERE status = 'FAILED'",
 	by_worker => "SELECT total_reaped FROM protea_reaper_status()",
 	events    => "SELECT count(*) FROM job_event WHERE event <> 'job.timeout'",
 
@@ -236,17 +236,17 @@ SELECT count(*) FROM (SELECT job_id FROM client_outcome
                        GROUP BY job_id HAVING count(*) > 1) AS d},
 	late_not_failed => q{
 SELECT count(*) FROM client_late c JOIN job j ON j.id = c.job_id
- WHERE j.status <> 'failed' OR j.error_code IS DISTINCT FROM 'JobTimeout'},
+ WHERE j.status <> 'FAILED' OR j.error_code IS DISTINCT FROM 'JobTimeout'},
 
 	# 2. job.timeout events and failed jobs match one to one
 	orphan_timeouts => q{
 SELECT count(*) FROM job_event e JOIN job j ON j.id = e.job_id
  WHERE e.event = 'job.timeout'
-   AND NOT (j.status = 'failed' AND j.error_code = 'JobTimeout'
+   AND NOT (j.status = 'FAILED' AND j.error_code = 'JobTimeout'
             AND e.ts = j.finished_at AND e.level = 'error')},
 	failed_without_audit => q{
 SELECT count(*) FROM job j
- WHERE j.status = 'failed'
+ WHERE j.status = 'FAILED'
    AND NOT EXISTS (SELECT 1 FROM job_event e
                     WHERE e.job_id = j.id AND e.event = 'job.timeout')},
 
@@ -258,25 +258,25 @@ SELECT count(*) FROM (SELECT job_id FROM job_event WHERE event = 'job.timeout'
 	# 4. no failed job had a visible event inside the stall window
 	live_reaped => qq{
 SELECT count(*) FROM job j JOIN job_event e ON e.job_id = j.id
- WHERE j.status = 'failed' AND e.event <> 'job.timeout'
+ WHERE j.status = 'FAILED' AND e.event <> 'job.timeout'
    AND pg_xact_commit_timestamp(e.xmin) < j.finished_at - interval '$visibility_slack'
    AND e.ts > j.finished_at - $stall},
 	live_reaped_strict => qq{
 SELECT count(*) FROM job j JOIN job_event e ON e.job_id = j.id
- WHERE j.status = 'failed' AND e.event <> 'job.timeout'
+ WHERE j.status = 'FAILED' AND e.event <> 'job.timeout'
    AND pg_xact_commit_timestamp(e.xmin) < j.finished_at
    AND e.ts > j.finished_at - $stall},
 
 	# (for the report) events that landed after their job was reaped
 	events_after_reap => q{
 SELECT count(*) FROM job j JOIN job_event e ON e.job_id = j.id
- WHERE j.status = 'failed' AND e.event <> 'job.timeout'
+ WHERE j.status = 'FAILED' AND e.event <> 'job.timeout'
    AND pg_xact_commit_timestamp(e.xmin) > j.finished_at},
 
 	# 5. never before the timeout
 	reaped_young => qq{
 SELECT count(*) FROM job
- WHERE status = 'failed' AND started_at > finished_at - interval '$timeout_s s'},
+ WHERE status = 'FAILED' AND started_at > finished_at - interval '$timeout_s s'},
 );
 my %n = map { $_ => $node->safe_psql('postgres', $q{$_}) } keys %q;
 

@@ -47,19 +47,23 @@ sub install_protea
 	return;
 }
 
-# add_job($node, $n, started => '1 hour', event => '2 min'): a running job
-# number $n, started that long ago, with its last event that long ago (or
-# none); returns its id
+# add_job($node, $n, started => '1 hour', event => '2 min', lease => '1 min'):
+# a running job number $n, started that long ago, with its last event that
+# long ago (or none) and a lease for that much longer (or none), as
+# PROTEA's ORM writes it; returns its id
 sub add_job
 {
 	my ($node, $n, %o) = @_;
 	my $id = sprintf('00000000-0000-0000-0000-%012d', $n);
 	my $started = $o{started} // '1 hour';
-	my $sql = qq{INSERT INTO job (id, operation, queue_name, status, created_at, started_at)
-		VALUES ('$id', 'insert_proteins', 'q', 'running',
-		        now() - '$started'::interval, now() - '$started'::interval);};
-	$sql .= qq{INSERT INTO job_event (job_id, ts, event)
-		VALUES ('$id', now() - '$o{event}'::interval, 'job.progress');}
+	my $lease = defined $o{lease} ? "now() + '$o{lease}'::interval" : 'NULL';
+	my $sql = qq{INSERT INTO job (id, operation, queue_name, status, created_at, started_at,
+		                 payload, meta, tags, leased_until)
+		VALUES ('$id', 'insert_proteins', 'q', 'RUNNING',
+		        now() - '$started'::interval, now() - '$started'::interval,
+		        '{}', '{}', '{}', $lease);};
+	$sql .= qq{INSERT INTO job_event (job_id, ts, level, event, fields)
+		VALUES ('$id', now() - '$o{event}'::interval, 'info', 'job.progress', '{}');}
 	  if defined $o{event};
 	$node->safe_psql($o{db} // 'postgres', $sql);
 	return $id;
@@ -84,7 +88,7 @@ sub reaped_within
 	my $deadline = time() + $seconds;
 	while (time() < $deadline)
 	{
-		return 1 if job_state($node, $id, $db) eq 'failed/JobTimeout/1';
+		return 1 if job_state($node, $id, $db) eq 'FAILED/JobTimeout/1';
 		usleep(100_000);
 	}
 	return 0;
@@ -95,7 +99,7 @@ sub stays_running
 {
 	my ($node, $id, $seconds, $db) = @_;
 	sleep($seconds);
-	return job_state($node, $id, $db) eq 'running//0';
+	return job_state($node, $id, $db) eq 'RUNNING//0';
 }
 
 # worker_pid($node): the worker's pid as pg_stat_activity shows it, or ''

@@ -1,0 +1,399 @@
+/*-------------------------------------------------------------------------
+ *
+ * tables.c
+ *	  Resolve and check the job and job_event tables the settings name, and
+ *	  describe them to the sweep as SQL fragments.
+ *
+ * Table names come from settings, so they are parsed and resolved to OIDs,
+ * checked for the columns the sweep uses, and only then quoted into SQL.
+ *
+ * The status labels come from the catalog.  PROTEA's ORM stores the Python
+ * enum's member names ('RUNNING', 'FAILED'), while databases built by hand
+ * from the old runbook have lowercase labels: both are found, with no
+ * setting, by looking for the running, failed and queued labels of the
+ * enum case-insensitively.  A text status column may hold either spelling,
+ * so both are matched, and a failed job keeps the spelling it ran under.
+ *
+ * A job table with a leased_until timestamptz column (newer PROTEA) keeps a
+ * job whose lease is in the future alive, whatever its events say.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_enum.h"
+#include "catalog/pg_type.h"
+#include "lib/stringinfo.h"
+#include "nodes/makefuncs.h"
+#include "utils/builtins.h"
+#include "utils/catcache.h"
+#include "utils/lsyscache.h"
+#include "utils/regproc.h"
+#include "utils/syscache.h"
+
+#include "settings.h"
+#include "tables.h"
+
+/* A column the sweep needs, and the type it must have (InvalidOid: any) */
+typedef struct ReaperColumn
+{
+	const char *name;
+	Oid			type;
+} ReaperColumn;
+
+static const ReaperColumn job_columns[] = {
+	{"id", InvalidOid}, {"operation", InvalidOid}, {"status", InvalidOid},
+	{"started_at", InvalidOid}, {"finished_at", InvalidOid},
+	{"error_code", InvalidOid}, {"error_message", InvalidOid}, {NULL, InvalidOid}
+};
+static const ReaperColumn event_columns[] = {
+	{"job_id", InvalidOid}, {"ts", InvalidOid}, {"level", InvalidOid},
+	{"event", InvalidOid}, {"message", InvalidOid}, {"fields", InvalidOid},
+	{NULL, InvalidOid}
+};
+
+/* The column that holds a job's lease, when PROTEA's workers renew one */
+#define LEASE_COLUMN "leased_until"
+
+/* Error context: which setting was being resolved */
+static void
+resolve_table_context(void *arg)
+{
+	const char *const *setting = (const char *const *) arg;
+
+	errcontext("resolving protea_reaper.%s = '%s'", setting[0], setting[1]);
+}
+
+/*
+ * resolve_table
+ *		Resolve the table a setting names and check it has the columns the
+ *		sweep uses.  Raises an ERROR that names the setting to change.
+ */
+static Oid
+resolve_table(const char *setting, const char *value, const char *what,
+			  const ReaperColumn *columns, char **quoted)
+{
+	List	   *names;
+	RangeVar   *rv;
+	Oid			relid;
+	char		relkind;
+	const char *context_arg[2] = {setting, value};
+	ErrorContextCallback context;
+
+	if (value == NULL || value[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("protea_reaper.%s is empty", setting),
+				 errhint("Set protea_reaper.%s to the schema-qualified name of PROTEA's %s table.",
+						 setting, what)));
+
+	/* The parser's own errors (bad quoting, too many dots) name the setting */
+	context.callback = resolve_table_context;
+	context.arg = (void *) context_arg;
+	context.previous = error_context_stack;
+	error_context_stack = &context;
+	names = stringToQualifiedNameList(value);
+	rv = makeRangeVarFromNameList(names);
+	error_context_stack = context.previous;
+
+	relid = RangeVarGetRelid(rv, AccessShareLock, true);
+
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("protea_reaper %s table \"%s\" does not exist", what, value),
+				 errdetail("The table is named by protea_reaper.%s.", setting),
+				 errhint("Create PROTEA's tables first, or set protea_reaper.%s to the schema-qualified name of the %s table.",
+						 setting, what)));
+
+	relkind = get_rel_relkind(relid);
+	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("protea_reaper %s table \"%s\" is not a table", what, value),
+				 errhint("Set protea_reaper.%s to the schema-qualified name of the %s table.",
+						 setting, what)));
+
+	for (const ReaperColumn *col = columns; col->name != NULL; col++)
+	{
+		if (get_attnum(relid, col->name) == InvalidAttrNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("protea_reaper %s table \"%s\" has no column \"%s\"",
+							what, value, col->name),
+					 errdetail("The %s table needs the columns of PROTEA's %s table.",
+							   what, what),
+					 errhint("Check that protea_reaper.%s names PROTEA's %s table.",
+							 setting, what)));
+	}
+
+	*quoted = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+										 get_rel_name(relid));
+	return relid;
+}
+
+/*
+ * find_label
+ *		The label among labels[0..n-1] equal to want, ignoring case; NULL if
+ *		none.  Two such labels ('running' and 'RUNNING') are an ERROR: which
+ *		one a job uses cannot be told.
+ */
+static const char *
+find_label(const char *const *labels, int n, const char *want,
+		   const char *type_name, const char *found)
+{
+	const char *match = NULL;
+
+	for (int i = 0; i < n; i++)
+	{
+		if (pg_strcasecmp(labels[i], want) != 0)
+			continue;
+		if (match != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("protea_reaper job status type %s has two labels for %s: \"%s\" and \"%s\"",
+							type_name, want, match, labels[i]),
+					 errdetail("The labels of %s are: %s.", type_name, found),
+					 errhint("Check that protea_reaper.job_table names PROTEA's job table; its status type must spell each status once.")));
+		match = labels[i];
+	}
+	return match;
+}
+
+/* An enum label and its place in the type's order */
+typedef struct EnumLabel
+{
+	float4		sortorder;
+	char	   *label;
+} EnumLabel;
+
+static int
+enum_label_cmp(const void *a, const void *b)
+{
+	float4		x = ((const EnumLabel *) a)->sortorder;
+	float4		y = ((const EnumLabel *) b)->sortorder;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * resolve_enum_labels
+ *		The running, failed and queued labels of the enum typid, as the type
+ *		spells them.  No running or failed label is an ERROR naming the
+ *		setting and the labels found, in the type's order.
+ */
+static void
+resolve_enum_labels(ReaperTables *tables, Oid typid)
+{
+	CatCList   *list = SearchSysCacheList1(ENUMTYPOIDNAME, ObjectIdGetDatum(typid));
+	int			n = list->n_members;
+	EnumLabel  *sorted = palloc(Max(n, 1) * sizeof(EnumLabel));
+	const char **labels = palloc(Max(n, 1) * sizeof(char *));
+	char	   *type_name = format_type_be(typid);
+	StringInfoData found;
+	const char *running;
+	const char *failed;
+	const char *queued;
+
+	for (int i = 0; i < n; i++)
+	{
+		Form_pg_enum en = (Form_pg_enum) GETSTRUCT(&list->members[i]->tuple);
+
+		sorted[i].sortorder = en->enumsortorder;
+		sorted[i].label = pstrdup(NameStr(en->enumlabel));
+	}
+	ReleaseSysCacheList(list);
+	qsort(sorted, n, sizeof(EnumLabel), enum_label_cmp);
+
+	initStringInfo(&found);
+	for (int i = 0; i < n; i++)
+	{
+		labels[i] = sorted[i].label;
+		appendStringInfo(&found, "%s%s", i > 0 ? ", " : "",
+						 quote_literal_cstr(labels[i]));
+	}
+
+	running = find_label(labels, n, "running", type_name, found.data);
+	failed = find_label(labels, n, "failed", type_name, found.data);
+	queued = find_label(labels, n, "queued", type_name, found.data);
+
+	if (running == NULL || failed == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("protea_reaper job status type %s has no \"%s\" label",
+						type_name, running == NULL ? "running" : "failed"),
+				 errdetail("The labels of %s are: %s.", type_name,
+						   found.len > 0 ? found.data : "none"),
+				 errhint("Check that protea_reaper.job_table names PROTEA's job table; its status must have running and failed labels, in any case.")));
+
+	tables->running_label = pstrdup(running);
+	tables->failed_label = pstrdup(failed);
+	tables->queued_label = queued ? pstrdup(queued) : NULL;
+
+	tables->is_running = psprintf("j.status = %s", quote_literal_cstr(running));
+	tables->failed_value = quote_literal_cstr(failed);
+	if (queued != NULL)
+		tables->is_active = psprintf("j.status IN (%s, %s)",
+									 quote_literal_cstr(running),
+									 quote_literal_cstr(queued));
+	else
+		tables->is_active = tables->is_running;
+}
+
+/*
+ * resolve_text_labels
+ *		A text status column can hold any spelling: statuses are matched
+ *		ignoring case, and a failed job is written in upper case if its
+ *		status was (RUNNING becomes FAILED), in lower case otherwise.
+ */
+static void
+resolve_text_labels(ReaperTables *tables)
+{
+	tables->running_label = "running";
+	tables->failed_label = "failed";
+	tables->queued_label = "queued";
+	tables->is_running = "pg_catalog.lower(j.status) = 'running'";
+	tables->failed_value = "CASE WHEN j.status = pg_catalog.upper(j.status) THEN 'FAILED' ELSE 'failed' END";
+	tables->is_active = "pg_catalog.lower(j.status) IN ('running', 'queued')";
+}
+
+/*
+ * resolve_status
+ *		Find how job.status spells running, failed and queued.
+ */
+static void
+resolve_status(ReaperTables *tables)
+{
+	Oid			typid = getBaseType(get_atttype(tables->job_relid,
+												get_attnum(tables->job_relid, "status")));
+
+	if (type_is_enum(typid))
+		resolve_enum_labels(tables, typid);
+	else if (typid == TEXTOID || typid == VARCHAROID)
+		resolve_text_labels(tables);
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("protea_reaper job table %s: column \"status\" has type %s",
+						tables->job_name, format_type_be(typid)),
+				 errdetail("The status column must be PROTEA's job_status enum, or text."),
+				 errhint("Check that protea_reaper.job_table names PROTEA's job table.")));
+}
+
+/*
+ * resolve_lease
+ *		Whether the job table has PROTEA's lease column.  One of another type
+ *		is an ERROR: ignoring it could fail a job whose worker renews it.
+ */
+static void
+resolve_lease(ReaperTables *tables)
+{
+	AttrNumber	attnum = get_attnum(tables->job_relid, LEASE_COLUMN);
+	Oid			typid;
+
+	tables->has_lease = false;
+	tables->leased = "false";
+	tables->leased_until = "NULL::pg_catalog.timestamptz";
+	if (attnum == InvalidAttrNumber)
+		return;
+
+	typid = get_atttype(tables->job_relid, attnum);
+	if (typid != TIMESTAMPTZOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("protea_reaper job table %s: column \"%s\" has type %s",
+						tables->job_name, LEASE_COLUMN, format_type_be(typid)),
+				 errdetail("A job's lease must be a timestamp with time zone, compared with the database's now()."),
+				 errhint("Change the column to timestamptz, or set protea_reaper.job_table to PROTEA's job table.")));
+
+	tables->has_lease = true;
+	tables->leased = "(j." LEASE_COLUMN " > now())";
+	tables->leased_until = "j." LEASE_COLUMN;
+}
+
+/*
+ * reaper_resolve_tables
+ *		Resolve both tables from the current settings, with the job table's
+ *		labels and lease.  Catalog cache lookups only: cheap enough to run
+ *		at every sweep, so that a changed setting is noticed at once.
+ */
+void
+reaper_resolve_tables(ReaperTables *tables)
+{
+	tables->job_relid = resolve_table("job_table", reaper_job_table,
+									  "job", job_columns, &tables->job_name);
+	tables->event_relid = resolve_table("event_table", reaper_event_table,
+										"job_event", event_columns,
+										&tables->event_name);
+	resolve_status(tables);
+	resolve_lease(tables);
+}
+
+/* The placeholders of a statement template, and what replaces them */
+typedef struct Placeholder
+{
+	const char *name;
+	size_t		offset;			/* of the char * in ReaperTables */
+} Placeholder;
+
+static const Placeholder placeholders[] = {
+	{"@JOB@", offsetof(ReaperTables, job_name)},
+	{"@EVENT@", offsetof(ReaperTables, event_name)},
+	{"@IS_RUNNING@", offsetof(ReaperTables, is_running)},
+	{"@IS_ACTIVE@", offsetof(ReaperTables, is_active)},
+	{"@FAILED@", offsetof(ReaperTables, failed_value)},
+	{"@LEASED@", offsetof(ReaperTables, leased)},
+	{"@LEASED_UNTIL@", offsetof(ReaperTables, leased_until)},
+	{NULL, 0}
+};
+
+/*
+ * reaper_expand_sql
+ *		The statement template with each @NAME@ replaced by the tables'
+ *		quoted names and fragments.  An unknown placeholder is a bug.
+ */
+char *
+reaper_expand_sql(const char *template, const ReaperTables *tables)
+{
+	StringInfoData sql;
+	const char *p = template;
+
+	initStringInfo(&sql);
+	while (*p != '\0')
+	{
+		const Placeholder *ph;
+
+		if (*p != '@')
+		{
+			appendStringInfoChar(&sql, *p++);
+			continue;
+		}
+		for (ph = placeholders; ph->name != NULL; ph++)
+			if (strncmp(p, ph->name, strlen(ph->name)) == 0)
+				break;
+		if (ph->name == NULL)
+			elog(ERROR, "protea_reaper: unknown placeholder in statement at \"%.20s\"", p);
+		appendStringInfoString(&sql, *(char *const *) ((const char *) tables + ph->offset));
+		p += strlen(ph->name);
+	}
+	return sql.data;
+}
+
+/*
+ * reaper_tables_key
+ *		Everything the statements are built from, as one string.
+ */
+char *
+reaper_tables_key(const ReaperTables *tables)
+{
+	StringInfoData key;
+
+	initStringInfo(&key);
+	for (const Placeholder *ph = placeholders; ph->name != NULL; ph++)
+		appendStringInfo(&key, "%s\n",
+						 *(char *const *) ((const char *) tables + ph->offset));
+	return key.data;
+}

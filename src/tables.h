@@ -1,0 +1,58 @@
+/*-------------------------------------------------------------------------
+ *
+ * tables.h
+ *	  PROTEA's job and job_event tables as the settings name them: resolved,
+ *	  checked, and described by the SQL fragments the sweep's statements are
+ *	  built from.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PROTEA_REAPER_TABLES_H
+#define PROTEA_REAPER_TABLES_H
+
+/*
+ * The two tables, resolved from protea_reaper.job_table/event_table.
+ *
+ * The status labels are the table's own (PROTEA's ORM writes 'RUNNING',
+ * databases built from the runbook 'running'), found in the catalog, never
+ * assumed.  The fragments are SQL on the job table aliased "j", with every
+ * label quoted as a literal, so that a partial index on the running label
+ * can serve the statements.
+ */
+typedef struct ReaperTables
+{
+	Oid			job_relid;
+	Oid			event_relid;
+	char	   *job_name;		/* quoted, schema-qualified */
+	char	   *event_name;
+
+	/* The labels of job.status, as the table spells them */
+	char	   *running_label;	/* for a text column: the lowercase one */
+	char	   *failed_label;
+	char	   *queued_label;	/* NULL if the type has none */
+	bool		has_lease;		/* job has leased_until timestamptz */
+
+	/* SQL fragments on alias j */
+	char	   *is_running;		/* j is running */
+	char	   *is_active;		/* j is running or queued */
+	char	   *failed_value;	/* the status to write when failing j */
+	char	   *leased;			/* j's lease is in the future (never NULL) */
+	char	   *leased_until;	/* j's lease, or a NULL timestamptz */
+} ReaperTables;
+
+/* Resolve and check both tables; an ERROR names the setting to fix. */
+extern void reaper_resolve_tables(ReaperTables *tables);
+
+/*
+ * A statement template with its @NAME@ placeholders replaced by the tables'
+ * names and fragments, palloc'd.
+ */
+extern char *reaper_expand_sql(const char *template, const ReaperTables *tables);
+
+/*
+ * Everything the statements are built from, as one string: two resolutions
+ * with equal keys give the same statements (so kept plans stay valid).
+ */
+extern char *reaper_tables_key(const ReaperTables *tables);
+
+#endif							/* PROTEA_REAPER_TABLES_H */
