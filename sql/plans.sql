@@ -22,10 +22,11 @@ SET client_min_messages = log;
 \set VERBOSITY terse
 
 -- The first sweep plans what it runs (and the foreign key check of the
--- audit rows): the plain scan of an idle sweep, which a job table with
--- leases runs even with nothing remembered (a leased job needs no lookup),
--- finds jobs that are neither leased nor known alive, so the first
--- statement runs too: jobs 1 and 4 are failed, 2 is alive
+-- audit rows): the plain scan of an idle sweep and its look at the leases
+-- of the jobs not known alive, which a job table with leases runs even with
+-- nothing remembered (a leased job needs no event lookup), find jobs that
+-- are neither leased nor known alive, so the first statement runs too:
+-- jobs 1 and 4 are failed, 2 is alive
 SELECT protea_reaper_run_once() AS reaped;
 -- Job 2 is now known alive: the plain scan alone answers
 SELECT protea_reaper_run_once() AS reaped;

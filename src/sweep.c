@@ -30,6 +30,7 @@
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -42,6 +43,7 @@
 
 /* Plans kept for the life of the backend, and what they were made from */
 static SPIPlanPtr candidates_plan = NULL;
+static SPIPlanPtr unleased_plan = NULL;
 static SPIPlanPtr first_plan = NULL;
 static SPIPlanPtr batch_plan = NULL;
 static char *plan_key = NULL;
@@ -184,15 +186,25 @@ typedef enum FirstColumn
 } FirstColumn;
 
 /*
- * The jobs past the timeout, and whether a lease keeps each alive: when
- * every one is leased or known alive (known_alive.c), this is the whole
- * sweep.  Without a lease column it reads ids only, so that the index
- * README.md recommends, (started_at) INCLUDE (id) WHERE status = <running>,
- * can answer it with an index-only scan.
+ * The ids of the jobs past the timeout, and nothing else: when every one of
+ * them is known alive (known_alive.c) or leased, this (and unleased_sql for
+ * those not known) is the whole sweep.  With the index README.md
+ * recommends, (started_at) INCLUDE (id) WHERE status = <running>, it can be
+ * an index-only scan.  $1 timeout_seconds.
  */
 static const char *const candidates_sql =
-"SELECT j.id, @LEASED@ IS TRUE AS leased FROM @JOB@ AS j"
+"SELECT j.id FROM @JOB@ AS j"
 " WHERE " PAST_TIMEOUT;
+
+/*
+ * One of the jobs $2 (past the timeout, not known alive) that is still a
+ * candidate and holds no lease, if any: then the first statement must look
+ * at them.  It stops at the first.  $1 timeout_seconds.
+ */
+static const char *const unleased_sql =
+"SELECT j.id FROM @JOB@ AS j"
+" WHERE j.id = ANY ($2::uuid[]) AND " PAST_TIMEOUT " AND @LEASED@ IS NOT TRUE"
+" LIMIT 1";
 
 /* Every running job, with the verdict a sweep would reach on it now. */
 static const char *const list_sql =
@@ -295,6 +307,7 @@ ensure_plans(ReaperTables *tables)
 {
 	Oid			types[7] = {INT4OID, INT4OID, INT4OID, TEXTOID,
 		UUIDARRAYOID, TIMESTAMPTZARRAYOID, BOOLOID};
+	Oid			unleased_types[2] = {INT4OID, UUIDARRAYOID};
 	char	   *key;
 
 	reaper_resolve_tables(tables);
@@ -312,11 +325,14 @@ ensure_plans(ReaperTables *tables)
 	free_kept(&batch_plan);
 	free_kept(&first_plan);
 	free_kept(&candidates_plan);
+	free_kept(&unleased_plan);
 	if (plan_key != NULL)
 		pfree(plan_key);
 	plan_key = NULL;
 
 	candidates_plan = prepare_kept(candidates_sql, tables, 1, types, true);
+	if (tables->has_lease)
+		unleased_plan = prepare_kept(unleased_sql, tables, 2, unleased_types, true);
 	first_plan = prepare_kept(first_sql, tables, 7, types, true);
 	batch_plan = prepare_kept(batch_sql, tables, 4, types, false);
 	plan_key = MemoryContextStrdup(TopMemoryContext, key);
@@ -409,19 +425,43 @@ run_later_batch(Datum *values, const char *nulls, const char *message)
 }
 
 /*
+ * all_leased
+ *		Whether every one of the n jobs ids (past the timeout, not known
+ *		alive) that is still a candidate holds a lease now.
+ */
+static bool
+all_leased(Datum *values, Datum *ids, int n)
+{
+	Datum		args[2];
+	int			ret;
+
+	args[0] = values[0];
+	args[1] = PointerGetDatum(construct_array(ids, n, UUIDOID, UUID_LEN,
+											  false, TYPALIGN_CHAR));
+	ret = SPI_execute_plan(unleased_plan, args, NULL, true, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "protea_reaper sweep failed: %s", SPI_result_code_string(ret));
+	return SPI_processed == 0;
+}
+
+/*
  * all_known_alive
- *		The idle sweep: when every job past the timeout is leased or known
- *		alive, nothing can be stale, so they are counted from one scan,
- *		without the first statement's lookups, joins and writes.  Returns
- *		false, having done nothing the caller sees, as soon as one job is
- *		neither, or when their log lines are wanted (the first statement
- *		returns what those lines show).
+ *		The idle sweep: when every job past the timeout is known alive or
+ *		leased, nothing can be stale, so they are counted from one scan of
+ *		their ids (and one look at the leases of those not known), without
+ *		the first statement's lookups, joins and writes.  Returns false,
+ *		having done nothing the caller sees, as soon as one job is neither,
+ *		or when their log lines are wanted (the first statement returns what
+ *		those lines show).
  */
 static bool
 all_known_alive(const ReaperTables *tables, Datum *values, const char *nulls,
 				uint64 *alive)
 {
 	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	Datum	   *unknown;
+	int			n_unknown = 0;
+	uint64		candidates;
 	int			ret;
 
 	/* then only the first statement can answer: do not scan twice */
@@ -433,19 +473,25 @@ all_known_alive(const ReaperTables *tables, Datum *values, const char *nulls,
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "protea_reaper sweep failed: %s", SPI_result_code_string(ret));
 
-	for (uint64 i = 0; i < SPI_processed; i++)
+	candidates = SPI_processed;
+	unknown = palloc(Max(candidates, 1) * sizeof(Datum));
+	for (uint64 i = 0; i < candidates; i++)
 	{
-		HeapTuple	tuple = SPI_tuptable->vals[i];
 		bool		isnull;
-		Datum		id = SPI_getbinval(tuple, SPI_tuptable->tupdesc, 1, &isnull);
-		Datum		leased = SPI_getbinval(tuple, SPI_tuptable->tupdesc, 2, &isnull);
+		Datum		id = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
+									   1, &isnull);
 
-		if (!DatumGetBool(leased) &&
-			!known_alive_lookup(DatumGetUUIDP(id), now, reaper_stall_seconds))
+		if (known_alive_lookup(DatumGetUUIDP(id), now, reaper_stall_seconds))
+			continue;
+		if (!tables->has_lease)
 			return false;
+		unknown[n_unknown++] = id;
 	}
 
-	*alive = SPI_processed;
+	if (n_unknown > 0 && !all_leased(values, unknown, n_unknown))
+		return false;
+
+	*alive = candidates;
 	return true;
 }
 
@@ -723,6 +769,7 @@ static const struct
 	const char *const *template;
 }			statements[] = {
 	{"candidates", &candidates_sql},
+	{"unleased", &unleased_sql},
 	{"first_batch", &first_sql},
 	{"later_batch", &batch_sql},
 	{"running_jobs", &list_sql},
