@@ -4,6 +4,7 @@ MODULE_big = protea_reaper
 OBJS = \
 	src/known_alive.o \
 	src/protea_reaper.o \
+	src/reaplog.o \
 	src/settings.o \
 	src/status.o \
 	src/sweep.o \

@@ -14,6 +14,7 @@ CREATE TABLE titled.job (id uuid PRIMARY KEY, operation text, status titled.job_
     started_at timestamptz, finished_at timestamptz, error_code text, error_message text);
 CREATE TABLE titled.job_event (id bigserial, job_id uuid, ts timestamptz, level text,
     event text, message text, fields jsonb);
+CREATE INDEX ON titled.job_event (job_id, ts);
 INSERT INTO titled.job (id, operation, status, started_at) VALUES
   ('00000000-0000-0000-0000-0000000000b1', 'insert_proteins', 'Running', now() - '7 h'::interval),
   ('00000000-0000-0000-0000-0000000000b2', 'insert_proteins', 'Queued', now() - '7 h'::interval),

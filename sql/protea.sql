@@ -99,7 +99,7 @@ INSERT INTO older.job SELECT id, operation, queue_name, status, payload, meta,
        created_at, started_at, finished_at, progress_current, progress_total,
        parent_job_id, error_code, error_message, description, findings, tags, dedup_key
   FROM public.job;
-CREATE TABLE older.job_event (LIKE public.job_event INCLUDING DEFAULTS);
+CREATE TABLE older.job_event (LIKE public.job_event INCLUDING DEFAULTS INCLUDING INDEXES);
 INSERT INTO older.job_event SELECT * FROM public.job_event;
 SET protea_reaper.job_table = 'older.job';
 SET protea_reaper.event_table = 'older.job_event';

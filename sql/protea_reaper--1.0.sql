@@ -72,7 +72,9 @@ CREATE FUNCTION protea_reaper_status(
     OUT total_reaped bigint,
     OUT last_error text,
     OUT last_error_at timestamptz,
-    OUT next_cycle_at timestamptz)
+    OUT next_cycle_at timestamptz,
+    OUT last_skipped_locked bigint,
+    OUT last_waiting bigint)
 RETURNS record
 AS 'MODULE_PATHNAME', 'protea_reaper_status'
 LANGUAGE C VOLATILE;

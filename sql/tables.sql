@@ -51,6 +51,21 @@ SET protea_reaper.job_table = 'job';
 SELECT protea_reaper_run_once();
 RESET protea_reaper.job_table;
 
+-- No sweep without an index on job_event that leads with job_id: each
+-- job's last event would be a scan of the whole table (a restore that has
+-- not built the index yet, a dropped index)
+BEGIN;
+DROP INDEX job_event_job_id_ts, job_event_job_id_event;
+SELECT protea_reaper_run_once();
+ROLLBACK;
+-- an index on part of the events does not count, nor one on another column
+BEGIN;
+DROP INDEX job_event_job_id_ts, job_event_job_id_event;
+CREATE INDEX job_event_errors ON job_event (job_id) WHERE level = 'error';
+CREATE INDEX job_event_ts ON job_event (ts, job_id);
+SELECT count(*) FROM protea_reaper_running_jobs();
+ROLLBACK;
+
 -- Nothing above wrote anything
 SELECT count(*) AS failed FROM job WHERE error_code = 'JobTimeout';
 SELECT count(*) AS timeout_events FROM job_event WHERE event = 'job.timeout';
@@ -58,7 +73,7 @@ SELECT count(*) AS timeout_events FROM job_event WHERE event = 'job.timeout';
 -- Tables in another schema, with names that need quoting
 CREATE SCHEMA "Protea Jobs";
 CREATE TABLE "Protea Jobs"."Job Table" (LIKE job INCLUDING DEFAULTS);
-CREATE TABLE "Protea Jobs"."job""event" (LIKE job_event INCLUDING DEFAULTS);
+CREATE TABLE "Protea Jobs"."job""event" (LIKE job_event INCLUDING DEFAULTS INCLUDING INDEXES);
 INSERT INTO "Protea Jobs"."Job Table" (id, operation, queue_name, status, created_at, started_at, payload, meta, tags)
 VALUES ('00000000-0000-0000-0000-0000000000a1', 'insert_proteins', 'q', 'RUNNING', now() - '7 h'::interval, now() - '7 h'::interval, '{}', '{}', '{}'),
        ('00000000-0000-0000-0000-0000000000a2', 'insert_proteins', 'q', 'RUNNING', now() - '7 h'::interval, now() - '7 h'::interval, '{}', '{}', '{}');

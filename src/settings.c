@@ -33,6 +33,7 @@ int			reaper_interval_seconds = 60;
 bool		reaper_enabled = true;
 int			reaper_lock_timeout_ms = 5000;
 int			reaper_statement_timeout_ms = 60000;
+int			reaper_max_jobs_per_cycle = 1000;
 
 char	   *reaper_database = NULL;
 char	   *reaper_role = NULL;
@@ -134,6 +135,14 @@ reaper_define_settings(void)
 							PGC_SIGHUP, GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("protea_reaper.max_jobs_per_cycle",
+							"Most jobs the background worker fails in one cycle (0: no limit).",
+							"A brake: a mistaken threshold fails at most this many jobs before the next cycle, and a WARNING says how many wait.",
+							&reaper_max_jobs_per_cycle,
+							1000, 0, INT_MAX,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+
 	/*
 	 * The worker's connection is fixed when it is registered; PG 15 allows
 	 * PGC_POSTMASTER parameters only while preloading, and without preloading
@@ -159,4 +168,22 @@ reaper_define_settings(void)
 	}
 
 	MarkGUCPrefixReserved("protea_reaper");
+}
+
+/*
+ * reaper_check_thresholds
+ *		A timeout no longer than the stall window means a silent job is
+ *		failed as soon as it is timeout_seconds old: legal, but rarely meant.
+ *		Say so where it takes effect.
+ */
+void
+reaper_check_thresholds(void)
+{
+	if (reaper_timeout_seconds <= reaper_stall_seconds)
+		ereport(WARNING,
+				(errmsg("protea_reaper.timeout_seconds (%d) is not longer than protea_reaper.stall_seconds (%d)",
+						reaper_timeout_seconds, reaper_stall_seconds),
+				 errdetail("A job with no job_event since it started is failed as soon as it is %d s old.",
+						   reaper_timeout_seconds),
+				 errhint("Set protea_reaper.timeout_seconds above protea_reaper.stall_seconds, e.g. the 6 h / 30 min defaults.")));
 }

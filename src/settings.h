@@ -25,11 +25,15 @@ extern int	reaper_interval_seconds;
 extern bool reaper_enabled;
 extern int	reaper_lock_timeout_ms;
 extern int	reaper_statement_timeout_ms;
+extern int	reaper_max_jobs_per_cycle;
 
 /* Where the background worker connects (PGC_POSTMASTER) */
 extern char *reaper_database;
 extern char *reaper_role;
 
 extern void reaper_define_settings(void);
+
+/* WARNING when the thresholds in force contradict each other */
+extern void reaper_check_thresholds(void);
 
 #endif							/* PROTEA_REAPER_SETTINGS_H */

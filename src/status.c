@@ -49,6 +49,8 @@ typedef struct ReaperState
 	TimestampTz last_cycle_end;
 	int64		last_reaped;
 	int64		last_alive;
+	int64		last_skipped_locked;
+	int64		last_waiting;	/* stale jobs the brake left */
 	int64		total_reaped;
 	char		last_error[REAPER_ERROR_LEN];
 	TimestampTz last_error_at;
@@ -174,19 +176,26 @@ reaper_status_cycle_done(TimestampTz end, const ReaperSweepResult *result)
 	reaper_state->last_cycle_end = end;
 	reaper_state->last_reaped = (int64) result->reaped;
 	reaper_state->last_alive = (int64) result->alive;
+	reaper_state->last_skipped_locked = (int64) result->skipped_locked;
+	reaper_state->last_waiting = (int64) result->waiting;
 	reaper_state->total_reaped += (int64) result->reaped;
 	SpinLockRelease(&reaper_state->mutex);
 }
 
+/* A failed cycle: the batches it committed before the error still count */
 void
-reaper_status_cycle_failed(TimestampTz end, const char *message)
+reaper_status_cycle_failed(TimestampTz end, const char *message,
+						   const ReaperSweepResult *committed)
 {
 	SpinLockAcquire(&reaper_state->mutex);
 	reaper_state->cycles++;
 	reaper_state->failed_cycles++;
 	reaper_state->last_cycle_end = end;
-	reaper_state->last_reaped = 0;
+	reaper_state->last_reaped = (int64) committed->reaped;
+	reaper_state->total_reaped += (int64) committed->reaped;
 	reaper_state->last_alive = 0;
+	reaper_state->last_skipped_locked = 0;
+	reaper_state->last_waiting = 0;
 	strlcpy(reaper_state->last_error, message, REAPER_ERROR_LEN);
 	reaper_state->last_error_at = end;
 	SpinLockRelease(&reaper_state->mutex);
@@ -240,8 +249,8 @@ Datum
 protea_reaper_status(PG_FUNCTION_ARGS)
 {
 	TupleDesc	tupdesc;
-	Datum		values[19];
-	bool		nulls[19];
+	Datum		values[21];
+	bool		nulls[21];
 	ReaperState snap;
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
@@ -307,6 +316,8 @@ protea_reaper_status(PG_FUNCTION_ARGS)
 		nulls[16] = true;
 	TS_OR_NULL(17, snap.last_error_at);
 	TS_OR_NULL(18, snap.next_cycle_at);
+	values[19] = Int64GetDatum(snap.last_skipped_locked);
+	values[20] = Int64GetDatum(snap.last_waiting);
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

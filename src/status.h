@@ -24,7 +24,8 @@ extern void reaper_status_set_state(const char *state);
 extern void reaper_status_settings_in_force(void);
 extern void reaper_status_cycle_started(TimestampTz start);
 extern void reaper_status_cycle_done(TimestampTz end, const ReaperSweepResult *result);
-extern void reaper_status_cycle_failed(TimestampTz end, const char *message);
+extern void reaper_status_cycle_failed(TimestampTz end, const char *message,
+									   const ReaperSweepResult *committed);
 extern void reaper_status_next_cycle(TimestampTz next);
 extern bool reaper_status_take_wake(void);
 

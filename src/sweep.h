@@ -18,21 +18,40 @@
 /* What one sweep did */
 typedef struct ReaperSweepResult
 {
-	uint64		reaped;			/* jobs failed */
-	uint64		alive;			/* jobs past the timeout kept for a recent event */
+	uint64		reaped;			/* jobs failed in batches that ended */
+	uint64		unlogged;		/* of those, failed without a line of their own */
+	uint64		pending;		/* jobs failed in the batch not yet ended */
+	uint64		pending_unlogged;
+	uint64		alive;			/* past the timeout, kept by a lease or event */
+	uint64		judged_stale;	/* candidates the first batch found stale */
+	uint64		skipped_locked; /* stale, but another transaction held them */
+	bool		braked;			/* stopped at max_jobs */
+	uint64		waiting;		/* stale jobs left by the brake */
 } ReaperSweepResult;
 
+/* What the worker does between two batches of one sweep */
+typedef struct ReaperSweepHooks
+{
+	void		(*end_batch) (void);	/* end (commit) the batch just run */
+	bool		(*next_batch) (void);	/* start the next; false: stop here */
+	uint64		max_jobs;		/* fail at most this many (0: no limit) */
+} ReaperSweepHooks;
+
 /*
- * Fail at most batch_size stale jobs in one statement; returns how many.
- * The first batch of a sweep also counts the live jobs into *alive.
+ * A whole sweep: every batch, through the only batch loop.  hooks NULL: all
+ * in the caller's transaction (a manual sweep).  The last batch is left
+ * for the caller to end.
  */
-extern uint64 reaper_sweep_batch(uint64 *alive);
+extern void reaper_sweep(ReaperSweepResult *result, const ReaperSweepHooks *hooks);
 
-/* A whole sweep inside the current transaction: every batch, then the log. */
-extern void reaper_sweep(ReaperSweepResult *result);
+/* The caller ended (committed) the batch just run: its failures count. */
+extern void reaper_sweep_ended_batch(ReaperSweepResult *result);
 
-/* Log the summary line of a sweep that failed something. */
+/* The summary line (and the brake's WARNING) of what has committed. */
 extern void reaper_sweep_report(const ReaperSweepResult *result);
+
+/* The summary line of a manual sweep, written when its caller commits. */
+extern void reaper_sweep_report_at_commit(const ReaperSweepResult *result);
 
 /* Operator's manual fail of one job; false when it had already ended. */
 extern bool reaper_fail_job(Datum job_id, const char *reason);

@@ -22,37 +22,63 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/table.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_enum.h"
+#include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
 #include "lib/stringinfo.h"
+#include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "utils/builtins.h"
 #include "utils/catcache.h"
 #include "utils/lsyscache.h"
+#include "utils/acl.h"
 #include "utils/regproc.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
 #include "utils/syscache.h"
 
 #include "settings.h"
 #include "tables.h"
 
-/* A column the sweep needs, and the type it must have (InvalidOid: any) */
+/*
+ * A column the sweep needs, and the type it must have: type, or (TEXTOID)
+ * text or varchar long enough for min_chars; InvalidOid: any (status is
+ * checked by resolve_status).
+ */
 typedef struct ReaperColumn
 {
 	const char *name;
 	Oid			type;
+	int			min_chars;
 } ReaperColumn;
 
+/*
+ * The longest error_message the reaper writes: an operator's reason
+ * (REAPER_REASON_MAX_CHARS) after "Job failed by operator: ".
+ */
+#define ERROR_MESSAGE_MIN_CHARS (REAPER_REASON_MAX_CHARS + 32)
+
 static const ReaperColumn job_columns[] = {
-	{"id", InvalidOid}, {"operation", InvalidOid}, {"status", InvalidOid},
-	{"started_at", InvalidOid}, {"finished_at", InvalidOid},
-	{"error_code", InvalidOid}, {"error_message", InvalidOid}, {NULL, InvalidOid}
+	{"id", UUIDOID, 0},
+	{"operation", InvalidOid, 0},
+	{"status", InvalidOid, 0},
+	{"started_at", TIMESTAMPTZOID, 0},
+	{"finished_at", TIMESTAMPTZOID, 0},
+	{"error_code", TEXTOID, 13},	/* 'ManualTimeout' */
+	{"error_message", TEXTOID, ERROR_MESSAGE_MIN_CHARS},
+	{NULL, InvalidOid, 0}
 };
 static const ReaperColumn event_columns[] = {
-	{"job_id", InvalidOid}, {"ts", InvalidOid}, {"level", InvalidOid},
-	{"event", InvalidOid}, {"message", InvalidOid}, {"fields", InvalidOid},
-	{NULL, InvalidOid}
+	{"job_id", UUIDOID, 0},
+	{"ts", TIMESTAMPTZOID, 0},
+	{"level", TEXTOID, 5},		/* 'error' */
+	{"event", TEXTOID, 11},		/* 'job.timeout' */
+	{"message", TEXTOID, ERROR_MESSAGE_MIN_CHARS},
+	{"fields", JSONBOID, 0},
+	{NULL, InvalidOid, 0}
 };
 
 /* The column that holds a job's lease, when PROTEA's workers renew one */
@@ -65,6 +91,47 @@ resolve_table_context(void *arg)
 	const char *const *setting = (const char *const *) arg;
 
 	errcontext("resolving protea_reaper.%s = '%s'", setting[0], setting[1]);
+}
+
+/*
+ * check_column_type
+ *		A column of another type than PROTEA's would be misread (a timestamp
+ *		without time zone gives verdicts that depend on the session's time
+ *		zone) or break the write (a bigint id, a varchar too short for the
+ *		message): refuse it before any SQL runs, naming the setting.
+ */
+static void
+check_column_type(Oid relid, AttrNumber attnum, const ReaperColumn *col,
+				  const char *setting, const char *value)
+{
+	Oid			typid;
+	int32		typmod;
+	Oid			collid;
+	bool		ok;
+
+	if (!OidIsValid(col->type))
+		return;
+	get_atttypetypmodcoll(relid, attnum, &typid, &typmod, &collid);
+	typid = getBaseType(typid);
+
+	if (col->type != TEXTOID)
+		ok = (typid == col->type);
+	else
+		ok = typid == TEXTOID ||
+			(typid == VARCHAROID &&
+			 (typmod < 0 || typmod - (int32) VARHDRSZ >= col->min_chars));
+
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("protea_reaper table \"%s\": column \"%s\" has type %s",
+						value, col->name, format_type_with_typemod(typid, typmod)),
+				 col->type == TEXTOID ?
+				 errdetail("The reaper writes up to %d characters there; it must be text or varchar(%d) or longer.",
+						   col->min_chars, col->min_chars) :
+				 errdetail("PROTEA's column is %s.", format_type_be(col->type)),
+				 errhint("Check that protea_reaper.%s names PROTEA's table, or change the column's type.",
+						 setting)));
 }
 
 /*
@@ -119,7 +186,9 @@ resolve_table(const char *setting, const char *value, const char *what,
 
 	for (const ReaperColumn *col = columns; col->name != NULL; col++)
 	{
-		if (get_attnum(relid, col->name) == InvalidAttrNumber)
+		AttrNumber	attnum = get_attnum(relid, col->name);
+
+		if (attnum == InvalidAttrNumber)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
 					 errmsg("protea_reaper %s table \"%s\" has no column \"%s\"",
@@ -128,6 +197,7 @@ resolve_table(const char *setting, const char *value, const char *what,
 							   what, what),
 					 errhint("Check that protea_reaper.%s names PROTEA's %s table.",
 							 setting, what)));
+		check_column_type(relid, attnum, col, setting, value);
 	}
 
 	*quoted = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
@@ -314,11 +384,53 @@ resolve_lease(ReaperTables *tables)
 	tables->leased_until = "j." LEASE_COLUMN;
 }
 
+/* A relation's owner */
+static Oid
+rel_owner(Oid relid)
+{
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
+	ReleaseSysCache(tuple);
+	return owner;
+}
+
+/*
+ * resolve_owner
+ *		The role every statement runs as: the job table's owner.  Code the
+ *		event table's owner attached to job_event (a trigger, a default)
+ *		then runs as the job table's owner, so that role must be one the
+ *		event table's owner can already act as; else it could borrow rights
+ *		it does not have.
+ */
+static void
+resolve_owner(ReaperTables *tables)
+{
+	Oid			event_owner = rel_owner(tables->event_relid);
+
+	tables->owner = rel_owner(tables->job_relid);
+	if (!has_privs_of_role(event_owner, tables->owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("protea_reaper tables %s and %s have owners of different rights",
+						tables->job_name, tables->event_name),
+				 errdetail("The reaper acts as %s, the owner of %s; the owner of %s, %s, does not have that role's rights, so code it attached to %s would gain them.",
+						   GetUserNameFromId(tables->owner, false), tables->job_name,
+						   tables->event_name, GetUserNameFromId(event_owner, false),
+						   tables->event_name),
+				 errhint("Give both tables the same owner (ALTER TABLE %s OWNER TO %s).",
+						 tables->event_name,
+						 quote_identifier(GetUserNameFromId(tables->owner, false)))));
+}
+
 /*
  * reaper_resolve_tables
  *		Resolve both tables from the current settings, with the job table's
- *		labels and lease.  Catalog cache lookups only: cheap enough to run
- *		at every sweep, so that a changed setting is noticed at once.
+ *		labels, lease and owner.  Catalog cache lookups only: cheap enough
+ *		to run at every sweep, so that a changed setting is noticed at once.
  */
 void
 reaper_resolve_tables(ReaperTables *tables)
@@ -330,6 +442,53 @@ reaper_resolve_tables(ReaperTables *tables)
 										&tables->event_name);
 	resolve_status(tables);
 	resolve_lease(tables);
+	resolve_owner(tables);
+}
+
+/*
+ * reaper_check_event_index
+ *		A sweep looks up each candidate's last event by job_id.  Without an
+ *		index that leads with job_id (dropped, not yet rebuilt by a restore,
+ *		or never made) each lookup reads the whole table while holding its
+ *		lock, which a restore's CREATE INDEX then waits on; and between a
+ *		restore's COPY of job and of job_event every job looks eventless.
+ *		So refuse: only a valid, complete, non-partial index counts.
+ */
+void
+reaper_check_event_index(const ReaperTables *tables)
+{
+	Relation	rel = table_open(tables->event_relid, AccessShareLock);
+	AttrNumber	job_id = get_attnum(tables->event_relid, "job_id");
+	List	   *indexes = RelationGetIndexList(rel);
+	bool		found = false;
+	ListCell   *lc;
+
+	foreach(lc, indexes)
+	{
+		HeapTuple	tuple = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(lc)));
+		Form_pg_index index;
+
+		if (!HeapTupleIsValid(tuple))
+			continue;
+		index = (Form_pg_index) GETSTRUCT(tuple);
+		found = index->indisvalid && index->indisready &&
+			index->indnkeyatts >= 1 && index->indkey.values[0] == job_id &&
+			heap_attisnull(tuple, Anum_pg_index_indpred, NULL);
+		ReleaseSysCache(tuple);
+		if (found)
+			break;
+	}
+	list_free(indexes);
+	table_close(rel, AccessShareLock);
+
+	if (!found)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("protea_reaper job_event table %s has no index on (job_id, ...)",
+						tables->event_name),
+				 errdetail("Without it every job's last event is a scan of the whole table; during a restore, before the index is built, jobs may look eventless."),
+				 errhint("CREATE INDEX ON %s (job_id, ts); set protea_reaper.enabled = off while restoring PROTEA's database.",
+						 tables->event_name)));
 }
 
 /* The placeholders of a statement template, and what replaces them */

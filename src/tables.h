@@ -23,6 +23,7 @@ typedef struct ReaperTables
 {
 	Oid			job_relid;
 	Oid			event_relid;
+	Oid			owner;			/* the job table's: every statement runs as it */
 	char	   *job_name;		/* quoted, schema-qualified */
 	char	   *event_name;
 
@@ -40,8 +41,14 @@ typedef struct ReaperTables
 	char	   *leased_until;	/* j's lease, or a NULL timestamptz */
 } ReaperTables;
 
+/* The longest reason an operator may give protea_reaper_fail_job() */
+#define REAPER_REASON_MAX_CHARS 500
+
 /* Resolve and check both tables; an ERROR names the setting to fix. */
 extern void reaper_resolve_tables(ReaperTables *tables);
+
+/* ERROR unless job_event has a usable index that leads with job_id */
+extern void reaper_check_event_index(const ReaperTables *tables);
 
 /*
  * A statement template with its @NAME@ placeholders replaced by the tables'

@@ -34,6 +34,7 @@
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/timeout.h"
 #include "utils/timestamp.h"
 
 #include "settings.h"
@@ -65,6 +66,12 @@ static int64 failures_in_a_row = 0;
 
 /* Reset at each cycle; holds what a cycle (or its error) allocates */
 static MemoryContext cycle_context = NULL;
+
+/*
+ * What the current cycle did, committed batches only.  Static, so that it
+ * survives the longjmp of a cycle that fails after some batches committed.
+ */
+static ReaperSweepResult cycle_result;
 
 /*
  * reaper_worker_register
@@ -115,6 +122,7 @@ apply_session_settings(void)
 	snprintf(buf, sizeof(buf), "%d", reaper_statement_timeout_ms);
 	SetConfigOption("statement_timeout", buf, PGC_SUSET, PGC_S_OVERRIDE);
 	reaper_status_settings_in_force();
+	reaper_check_thresholds();
 }
 
 /*
@@ -173,40 +181,80 @@ end_cycle_transaction(void)
 	CommitTransactionCommand();
 }
 
+/* Whether the extension is installed in this database (in a transaction) */
+static bool
+extension_exists(void)
+{
+	return OidIsValid(get_extension_oid("protea_reaper", true));
+}
+
+/* Between two batches: commit the one just run, so that it counts */
+static void
+end_batch(void)
+{
+	end_cycle_transaction();
+}
+
+/*
+ * next_batch
+ *		Before the next batch of a backlog, what an operator did meanwhile
+ *		applies: SIGTERM ends the worker, a reload takes effect (a batch
+ *		never runs under thresholds no longer in force), and enabled = off
+ *		or DROP EXTENSION stops the sweep.  Returns with a transaction open.
+ */
+static bool
+next_batch(void)
+{
+	CHECK_FOR_INTERRUPTS();
+	if (ConfigReloadPending)
+	{
+		ConfigReloadPending = false;
+		ProcessConfigFile(PGC_SIGHUP);
+		apply_session_settings();
+	}
+	begin_cycle_transaction();
+	if (!reaper_enabled)
+	{
+		ereport(LOG,
+				(errmsg("protea_reaper stopped a backlog: protea_reaper.enabled is off")));
+		return false;
+	}
+	if (!extension_exists())
+	{
+		ereport(LOG,
+				(errmsg("protea_reaper stopped a backlog: extension \"protea_reaper\" is no longer installed in database \"%s\"",
+						reaper_database)));
+		return false;
+	}
+	return true;
+}
+
 /*
  * sweep_cycle
  *		One sweep.  The first transaction checks that the extension is
  *		installed and runs the first batch, which also counts the live jobs:
- *		that is all an idle cycle needs; further batches, when there is a backlog,
- *		get a transaction each, so that a large backlog never holds one huge
- *		transaction and its row locks.
+ *		that is all an idle cycle needs; further batches, when there is a
+ *		backlog, get a transaction each (see next_batch), so that a large
+ *		backlog never holds one huge transaction and its row locks.  What
+ *		committed is in cycle_result, even if a later batch fails.
  *
  * Returns false when the worker is idle because the extension is missing.
  */
 static bool
-sweep_cycle(ReaperSweepResult *result)
+sweep_cycle(void)
 {
-	uint64		batch;
+	ReaperSweepHooks hooks = {end_batch, next_batch, 0};
 
+	hooks.max_jobs = (uint64) reaper_max_jobs_per_cycle;
 	begin_cycle_transaction();
-	if (!OidIsValid(get_extension_oid("protea_reaper", true)))
+	if (!extension_exists())
 	{
 		end_cycle_transaction();
 		return false;
 	}
-	batch = reaper_sweep_batch(&result->alive);
+	reaper_sweep(&cycle_result, &hooks);
 	end_cycle_transaction();
-	result->reaped = batch;
-
-	while (batch >= (uint64) reaper_batch_size)
-	{
-		CHECK_FOR_INTERRUPTS();
-		begin_cycle_transaction();
-		batch = reaper_sweep_batch(NULL);
-		end_cycle_transaction();
-		result->reaped += batch;
-	}
-
+	reaper_sweep_ended_batch(&cycle_result);
 	return true;
 }
 
@@ -242,7 +290,7 @@ report_cycle_failure(ErrorData *edata, TimestampTz now)
 		last_error_logged_at = now;
 	}
 	failures_in_a_row++;
-	reaper_status_cycle_failed(now, edata->message);
+	reaper_status_cycle_failed(now, edata->message, &cycle_result);
 }
 
 /*
@@ -252,7 +300,6 @@ report_cycle_failure(ErrorData *edata, TimestampTz now)
 static void
 run_cycle(void)
 {
-	ReaperSweepResult result = {0, 0};
 	TimestampTz start;
 
 	if (!reaper_enabled)
@@ -268,12 +315,13 @@ run_cycle(void)
 
 	MemoryContextReset(cycle_context);
 	MemoryContextSwitchTo(cycle_context);
+	memset(&cycle_result, 0, sizeof(cycle_result));
 	start = GetCurrentTimestamp();
 	reaper_status_cycle_started(start);
 
 	PG_TRY();
 	{
-		if (!sweep_cycle(&result))
+		if (!sweep_cycle())
 			go_idle(REAPER_IDLE_NO_EXTENSION);
 		else
 		{
@@ -293,8 +341,8 @@ run_cycle(void)
 				pfree(last_error_logged);
 				last_error_logged = NULL;
 			}
-			reaper_sweep_report(&result);
-			reaper_status_cycle_done(GetCurrentTimestamp(), &result);
+			reaper_sweep_report(&cycle_result);
+			reaper_status_cycle_done(GetCurrentTimestamp(), &cycle_result);
 			reaper_status_set_state("idle");
 		}
 	}
@@ -309,6 +357,12 @@ run_cycle(void)
 		FlushErrorState();
 		AbortOutOfAnyTransaction();
 
+		/* a statement timer armed by the sweep must not fire while we sleep */
+		disable_timeout(STATEMENT_TIMEOUT, false);
+		QueryCancelPending = false;
+
+		/* the batches that committed before the error count, and are told */
+		reaper_sweep_report(&cycle_result);
 		report_cycle_failure(edata, GetCurrentTimestamp());
 		reaper_status_set_state("idle after error");
 		RESUME_INTERRUPTS();

@@ -1,0 +1,32 @@
+/*-------------------------------------------------------------------------
+ *
+ * reaplog.h
+ *	  The per-job "Reaper failed stale job" lines, written only once the
+ *	  failures they report have committed.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PROTEA_REAPER_REAPLOG_H
+#define PROTEA_REAPER_REAPLOG_H
+
+/* Per-job lines one sweep writes at most; the rest are counted */
+#define REAPLOG_MAX_JOB_LINES 100
+
+/* A new sweep: its allowance of per-job lines starts again */
+extern void reaplog_start_sweep(void);
+
+/*
+ * Queue the line of one failed job until the transaction commits; false
+ * when the sweep has used its allowance (the job is then only counted).
+ */
+extern bool reaplog_failed_job(const char *id, const char *operation,
+							   const char *started_at, const char *last_event,
+							   const char *message);
+
+/*
+ * Queue a line for the transaction's commit, after its per-job lines (the
+ * summary of a sweep that runs inside its caller's transaction).
+ */
+extern void reaplog_at_commit(int elevel, const char *message, const char *detail);
+
+#endif							/* PROTEA_REAPER_REAPLOG_H */
