@@ -17,7 +17,7 @@ DATA = sql/protea_reaper--1.0.sql
 PGFILEDESC = "protea_reaper - in-server reaper for stale PROTEA jobs"
 
 # pg_regress: sql/<name>.sql against expected/<name>.out
-REGRESS = setup core guards settings tables labels protea batches known_alive api plans
+REGRESS = setup core guards settings tables labels protea security batches known_alive api plans
 REGRESS_OPTS = --inputdir=.
 
 # pg_isolation_regress: test/isolation/specs/<name>.spec

@@ -719,7 +719,8 @@ count_remaining(ReaperSweepResult *result)
 
 	values[0] = Int32GetDatum(reaper_timeout_seconds);
 	values[1] = Int32GetDatum(reaper_stall_seconds);
-	execute(remaining_plan, values, NULL, true);
+	/* not read-only: it must see the failures this transaction just wrote */
+	execute(remaining_plan, values, NULL, false);
 	remaining = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 											SPI_tuptable->tupdesc, 1, &isnull));
 	ids = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
