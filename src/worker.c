@@ -72,6 +72,7 @@ static MemoryContext cycle_context = NULL;
  * survives the longjmp of a cycle that fails after some batches committed.
  */
 static ReaperSweepResult cycle_result;
+static bool cycle_running = false;
 
 /*
  * reaper_worker_register
@@ -294,6 +295,21 @@ report_cycle_failure(ErrorData *edata, TimestampTz now)
 }
 
 /*
+ * report_at_exit
+ *		SIGTERM (or any FATAL) in the middle of a cycle: the batches that
+ *		committed before it still count, and are told.
+ */
+static void
+report_at_exit(int code, Datum arg)
+{
+	if (!cycle_running || cycle_result.reaped == 0)
+		return;
+	reaper_sweep_report(&cycle_result);
+	reaper_status_cycle_failed(GetCurrentTimestamp(), "the worker exited during the cycle",
+							   &cycle_result);
+}
+
+/*
  * run_cycle
  *		Run one sweep if the worker may act, surviving any ERROR in it.
  */
@@ -316,6 +332,7 @@ run_cycle(void)
 	MemoryContextReset(cycle_context);
 	MemoryContextSwitchTo(cycle_context);
 	memset(&cycle_result, 0, sizeof(cycle_result));
+	cycle_running = true;
 	start = GetCurrentTimestamp();
 	reaper_status_cycle_started(start);
 
@@ -368,6 +385,7 @@ run_cycle(void)
 		RESUME_INTERRUPTS();
 	}
 	PG_END_TRY();
+	cycle_running = false;
 
 	MemoryContextSwitchTo(TopMemoryContext);
 	pgstat_report_stat(false);
@@ -394,6 +412,7 @@ protea_reaper_worker_main(Datum main_arg)
 										 0);
 
 	reaper_status_worker_started(reaper_database);
+	before_shmem_exit(report_at_exit, (Datum) 0);
 	SetConfigOption("application_name", "protea_reaper", PGC_USERSET, PGC_S_OVERRIDE);
 	apply_session_settings();
 
