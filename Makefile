@@ -21,7 +21,7 @@ REGRESS = setup core guards settings tables labels protea security batches known
 REGRESS_OPTS = --inputdir=.
 
 # pg_isolation_regress: test/isolation/specs/<name>.spec
-ISOLATION = complete_during_sweep event_during_sweep concurrent_sweeps locked_job delete_during_sweep
+ISOLATION = complete_during_sweep event_during_sweep concurrent_sweeps locked_job delete_during_sweep fail_job_locked
 ISOLATION_OPTS = --inputdir=test/isolation
 
 # TAP: test/t/*.pl with PostgreSQL::Test::Cluster

@@ -35,13 +35,38 @@ SELECT right(id::text, 2) AS job FROM job WHERE error_code = 'JobTimeout' ORDER 
 ROLLBACK;
 
 -- Nothing but running jobs with a start time is ever touched, even with
--- thresholds of one second
+-- thresholds of one second (a timeout no longer than the stall window is
+-- warned about, and the message stays true of a job never heard from)
 BEGIN;
 SET LOCAL protea_reaper.timeout_seconds = 1;
 SET LOCAL protea_reaper.stall_seconds = 1;
 SELECT protea_reaper_run_once();
 SELECT right(id::text, 2) AS job, status, error_code FROM job ORDER BY id;
+SELECT DISTINCT error_message FROM job WHERE error_code = 'JobTimeout';
 ROLLBACK;
+
+-- A failure is logged only once it commits: a sweep undone by ROLLBACK, by
+-- ROLLBACK TO SAVEPOINT, or by the caller's own deferred constraint failing
+-- at COMMIT writes no "Reaper failed stale job" line; one that commits
+-- writes its lines after the commit
+SET client_min_messages = log;
+\set VERBOSITY terse
+BEGIN;
+SELECT protea_reaper_run_once();
+ROLLBACK;
+BEGIN;
+SAVEPOINT before_sweep;
+SELECT protea_reaper_run_once();
+ROLLBACK TO SAVEPOINT before_sweep;
+COMMIT;
+CREATE TEMP TABLE caller_check (x int UNIQUE DEFERRABLE INITIALLY DEFERRED);
+BEGIN;
+INSERT INTO caller_check VALUES (1), (1);
+SELECT protea_reaper_run_once();
+COMMIT;
+RESET client_min_messages;
+\set VERBOSITY default
+SELECT count(*) AS failed FROM job WHERE error_code = 'JobTimeout';
 
 -- A job that finished before the sweep keeps its outcome
 UPDATE job SET status = 'SUCCEEDED', finished_at = now()
