@@ -126,7 +126,8 @@ like(
 # ...and recreated: the worker reaps again
 my $schema = slurp_file("$FindBin::RealBin/../protea_schema.sql");
 my ($event_ddl) = $schema =~ /(CREATE TABLE job_event .*?;)/s;
-$node->safe_psql('postgres', $event_ddl);
+my @event_indexes = $schema =~ /(CREATE INDEX \w+ ON job_event [^;]*;)/g;
+$node->safe_psql('postgres', join("\n", $event_ddl, @event_indexes));
 my $after = add_job($node, 7);
 ok(reaped_within($node, $after, 5), 'with job_event recreated the worker reaps again');
 $node->wait_for_log(qr/Reaper cycle succeeded after \d+ failed cycle\(s\)\./, $offset);
