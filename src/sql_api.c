@@ -20,6 +20,7 @@
 #include "funcapi.h"
 #include "utils/builtins.h"
 
+#include "compat.h"
 #include "sweep.h"
 
 PG_FUNCTION_INFO_V1(protea_reaper_run_once);

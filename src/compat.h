@@ -1,0 +1,39 @@
+/*-------------------------------------------------------------------------
+ *
+ * compat.h
+ *	  What differs between the PostgreSQL majors protea_reaper builds on:
+ *	  15, 16, 17 and 18 (supported) and 19 (next).  Each difference is one
+ *	  guard on PG_VERSION_NUM that says which version changed what.
+ *
+ * Headers that exist in every supported major but that older servers
+ * pulled in indirectly (access/htup_details.h) are included directly where
+ * they are used, without a guard.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PROTEA_REAPER_COMPAT_H
+#define PROTEA_REAPER_COMPAT_H
+
+/*
+ * PostgreSQL 16 moved the varlena macros (VARSIZE_ANY_EXHDR, VARDATA_ANY,
+ * ...) out of postgres.h into varatt.h, still included by postgres.h up to
+ * 18; 19 no longer includes it there.  15 has no varatt.h.
+ */
+#if PG_VERSION_NUM >= 160000
+#include "varatt.h"
+#endif
+
+/*
+ * PostgreSQL 16 gave stringToQualifiedNameList() a second argument, Node
+ * *escontext, for soft errors.  NULL keeps 15's behaviour: a bad name
+ * raises the parser's ERROR.
+ */
+#if PG_VERSION_NUM >= 160000
+#define protea_string_to_qualified_name_list(string) \
+	stringToQualifiedNameList((string), NULL)
+#else
+#define protea_string_to_qualified_name_list(string) \
+	stringToQualifiedNameList(string)
+#endif
+
+#endif							/* PROTEA_REAPER_COMPAT_H */
