@@ -138,7 +138,7 @@ ensure_chroot() {
     [ -f "$CHROOT/.complete" ] && return 0
     local suite pkgs mirrors
     suite=$(chroot_suite)
-    pkgs="postgresql-$PG_MAJOR,postgresql-server-dev-$PG_MAJOR,libipc-run-perl,build-essential,rsync"
+    pkgs="postgresql-$PG_MAJOR,postgresql-server-dev-$PG_MAJOR,libipc-run-perl,build-essential,rsync,libpq-dev"
     mirrors="deb $DEBIAN_MIRROR $suite main"
     say "making $CHROOT (Debian $suite, postgresql-$PG_MAJOR; once, ~1-2 min)"
     unmount_chroot
@@ -149,7 +149,7 @@ ensure_chroot() {
     if [ "$PG_MAJOR" = 19 ]; then
         # experimental is pinned low by its Release file; ask for 19 from it
         extra=(--customize-hook="chroot \"\$1\" apt-get install -y -q --no-install-recommends -t experimental postgresql-19 postgresql-server-dev-19")
-        pkgs="libipc-run-perl,build-essential,rsync"
+        pkgs="libipc-run-perl,build-essential,rsync,libpq-dev"
         mirrors="$mirrors
 deb $DEBIAN_MIRROR experimental main"
     fi
@@ -173,6 +173,26 @@ unmount_chroot() {
         mountpoint -q "$CHROOT/$m" 2>/dev/null && { umount "$CHROOT/$m" || umount -l "$CHROOT/$m"; }
     done
     return 0
+}
+
+# rerun_in_chroot SCRIPT [VAR...]: SCRIPT (a path in the checkout) run again
+# inside CHROOT, on a copy of the checkout, with PG_MAJOR, BUILD_ONLY and the
+# named environment variables; bench/results comes back out.  Its status.
+rerun_in_chroot() {
+    local script=$1 inner rc v envs=()
+    shift
+    for v in BUILD_ONLY "$@"; do [ -n "${!v:-}" ] && envs+=("$v=${!v}"); done
+    inner=$(mktemp -d "$CHROOT/tmp/protea_reaper_src.XXXXXX")
+    copy_tree "$inner"
+    run_in_chroot env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
+        PG_MAJOR="$PG_MAJOR" PROTEA_IN_CHROOT=1 "${envs[@]}" bash "${inner#"$CHROOT"}/$script"
+    rc=$?
+    if [ -d "$inner/bench/results" ]; then
+        mkdir -p "$REPO/bench/results"
+        rsync -a "$inner/bench/results/" "$REPO/bench/results/"
+    fi
+    rm -rf "$inner"
+    return $rc
 }
 
 # run_in_chroot CMD...: CMD inside CHROOT with /proc and a tmpfs /dev/shm

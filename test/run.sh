@@ -23,16 +23,8 @@ set -u
 
 ensure_server || { echo; echo "0 passed, 1 failed"; exit 1; }
 
-if [ "$PG_FROM" = chroot ]; then
-    # a copy of the checkout inside the chroot, and this script run there
-    INNER=$(mktemp -d "$CHROOT/tmp/protea_reaper_src.XXXXXX")
-    copy_tree "$INNER"
-    run_in_chroot env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
-        PG_MAJOR="$PG_MAJOR" BUILD_ONLY="${BUILD_ONLY:-}" PROTEA_IN_CHROOT=1 bash "${INNER#"$CHROOT"}/test/run.sh"
-    rc=$?
-    rm -rf "$INNER"
-    exit $rc
-fi
+# 17 and up: this script again, inside that major's chroot
+[ "$PG_FROM" = chroot ] && { rerun_in_chroot test/run.sh; exit; }
 
 # summary PASSED FAILED: the last two lines, which test/versions.sh reads
 summary() {
