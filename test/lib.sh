@@ -142,7 +142,7 @@ ensure_chroot() {
     mirrors="deb $DEBIAN_MIRROR $suite main"
     say "making $CHROOT (Debian $suite, postgresql-$PG_MAJOR; once, ~1-2 min)"
     unmount_chroot
-    rm -rf "$CHROOT"
+    rm -rf --one-file-system "$CHROOT"
     mkdir -p "$PROTEA_CACHE"
     local setup='mkdir -p "$1/etc/postgresql-common/createcluster.d" && echo "create_main_cluster = false" > "$1/etc/postgresql-common/createcluster.d/00-protea-reaper.conf"'
     local extra=()
@@ -160,13 +160,13 @@ deb $DEBIAN_MIRROR experimental main"
         "$suite" "$CHROOT" "$mirrors" > "$PROTEA_CACHE/chroot-$PG_MAJOR.log" 2>&1 || {
         tail -n 40 "$PROTEA_CACHE/chroot-$PG_MAJOR.log"
         echo "making $CHROOT failed (log: $PROTEA_CACHE/chroot-$PG_MAJOR.log)" >&2
-        rm -rf "$CHROOT"
+        rm -rf --one-file-system "$CHROOT"
         return 1
     }
     touch "$CHROOT/.complete"
 }
 
-# unmount_chroot: undo mount_chroot (also what a killed run left mounted)
+# unmount_chroot: undo run_in_chroot's mounts (also those a killed run left)
 unmount_chroot() {
     local m
     for m in dev/shm proc; do
@@ -202,6 +202,7 @@ run_in_chroot() {
     (
         exec 9> "$CHROOT.lock"
         flock 9
+        unmount_chroot	# what a killed run may have left
         mkdir -p "$CHROOT/proc" "$CHROOT/dev/shm"
         trap unmount_chroot EXIT
         mount -t proc proc "$CHROOT/proc" &&
