@@ -5,9 +5,9 @@
  *	  15, 16, 17 and 18 (supported) and 19 (next).  Each difference is one
  *	  guard on PG_VERSION_NUM that says which version changed what.
  *
- * Headers that exist in every supported major but that older servers
- * pulled in indirectly (access/htup_details.h) are included directly where
- * they are used, without a guard.
+ * Headers that exist in every supported major but that 19 no longer pulls
+ * in indirectly (access/htup_details.h, for heap_form_tuple()) are included
+ * directly where they are used, without a guard.
  *
  *-------------------------------------------------------------------------
  */
@@ -16,8 +16,9 @@
 
 /*
  * PostgreSQL 16 moved the varlena macros (VARSIZE_ANY_EXHDR, VARDATA_ANY,
- * ...) out of postgres.h into varatt.h, still included by postgres.h up to
- * 18; 19 no longer includes it there.  15 has no varatt.h.
+ * ...) out of postgres.h into varatt.h.  Up to 18 it still arrived through
+ * funcapi.h (executor/tuptable.h includes access/htup_details.h, which
+ * includes varatt.h); 19's tuptable.h no longer does.  15 has no varatt.h.
  */
 #if PG_VERSION_NUM >= 160000
 #include "varatt.h"
