@@ -37,4 +37,14 @@
 	stringToQualifiedNameList(string)
 #endif
 
+/*
+ * PostgreSQL 17 replaced the global IsBackgroundWorker with
+ * AmBackgroundWorkerProcess() (MyBackendType == B_BG_WORKER); miscadmin.h.
+ */
+#if PG_VERSION_NUM >= 170000
+#define protea_am_background_worker() AmBackgroundWorkerProcess()
+#else
+#define protea_am_background_worker() IsBackgroundWorker
+#endif
+
 #endif							/* PROTEA_REAPER_COMPAT_H */
