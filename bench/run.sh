@@ -2,8 +2,11 @@
 # bench/run.sh: how much faster and lighter the in-server reaper is than a
 # client-side reaper, in one run.
 #
-#   sudo bash bench/run.sh
+#   sudo bash bench/run.sh                          # PostgreSQL 15
+#   sudo PG_MAJOR=17 PARTS="sweep mass" bash bench/run.sh
 #
+# PG_MAJOR picks the server as for test/run.sh (test/lib.sh: 17 and up run
+# in their chroot, and bench/results comes back out).
 # Installs what is missing, builds and installs the extension, starts a
 # throwaway cluster (PostgreSQL's default settings, durability included; a
 # free port; a temporary directory; stopped and removed on exit), loads a
@@ -32,10 +35,20 @@
 # multiple of 4 blocks), PGBENCH_BLOCK (5), PGBENCH_CLIENTS (4), SHARED_BUFFERS (empty:
 # PostgreSQL's default), SIZES ("10000 100000 1000000"), VARIANT (1: also
 # measure the variants), BENCH_COMMIT (the report's label for the code
-# measured; default git describe --dirty of the checkout).
+# measured; default git describe --dirty of the checkout), PARTS (all, or
+# some of: sweep (figures 1-2, the idle sweep), scaling (3), mass (4),
+# idle (5), interference (6); not all also turns VARIANT off).
 set -euo pipefail
 . "$(dirname "$0")/../test/lib.sh"
-PACKAGES="$PACKAGES libpq-dev"
+[ "$PG_FROM" = chroot ] || PACKAGES="$PACKAGES libpq-dev"
+BENCH_COMMIT=${BENCH_COMMIT:-$(git -C "$REPO" describe --always --dirty 2>/dev/null || echo '(no git)')}
+ensure_server
+if [ "$PG_FROM" = chroot ]; then
+    rerun_in_chroot bench/run.sh RUNS PACED_RUNS MASS_RUNS MASS_JOBS WATCH_SECONDS \
+        PGBENCH_SECONDS PGBENCH_BLOCK PGBENCH_CLIENTS SHARED_BUFFERS SIZES VARIANT \
+        BENCH_COMMIT PARTS
+    exit
+fi
 
 RUNS=${RUNS:-25}
 PACED_RUNS=${PACED_RUNS:-20}
@@ -51,6 +64,10 @@ PGBENCH_CLIENTS=${PGBENCH_CLIENTS:-4}
 SHARED_BUFFERS=${SHARED_BUFFERS:-}
 SIZES=${SIZES:-"10000 100000 1000000"}
 VARIANT=${VARIANT:-1}
+PARTS=${PARTS:-all}
+[ "$PARTS" = all ] || VARIANT=0
+# part NAME: whether PARTS asks for that part
+part() { [ "$PARTS" = all ] || case " $PARTS " in *" $1 "*) true ;; *) false ;; esac; }
 TIMEOUT_S=21600			# protea_reaper.timeout_seconds default
 STALL_S=1800			# protea_reaper.stall_seconds default
 IDLE_STALL_S=2592000	# 30 days: the 200 stale jobs count as alive, nothing to reap
@@ -59,7 +76,6 @@ RECOMMENDED_INDEX="ON job (started_at) INCLUDE (id) WHERE status = 'RUNNING'"
 RESULTS_DIR=$REPO/bench/results
 BENCH_T0=$(date +%s)
 
-ensure_packages
 build_and_install
 make_workdir
 CHILDREN=""
@@ -355,6 +371,7 @@ for n in $SIZES; do
     grow_to "$n"
     settle
     shape
+    part sweep || continue
     progress "sweep latency at $n finished jobs ($RUNS runs per series)"
     sweep_series "f$n" 200 500 both
     explain "$RAW/explain_idle_f$n.txt" $IDLE_STALL_S 1000
@@ -362,9 +379,12 @@ for n in $SIZES; do
 done
 LAST=$FINISHED
 
+if part sweep; then
 progress "paced sweeps (one per second, as the worker runs them), remember_alive off vs on: $PACED_RUNS runs"
 REAPER_CLIENT_PACE_MS=1000 memduel paced "$PACED_RUNS" $IDLE_STALL_S
+fi
 
+if part scaling; then
 progress "scaling in running jobs at $LAST finished"
 for r in 500 1000 2000 4000; do
     sql -c "SELECT bench.set_running($r)" -c "VACUUM ANALYZE job" >/dev/null
@@ -379,6 +399,7 @@ for r in 500 1000 2000 4000; do
     check_col "$RAW/run_reap_$r.txt" 3 $((r / 10))
 done
 sql -c "SELECT bench.set_running(2000)" -c "VACUUM ANALYZE job" >/dev/null
+fi
 
 if [ "$VARIANT" = 1 ]; then
     progress "variant: the recommended partial index, sweep latency at $LAST finished"
@@ -399,6 +420,7 @@ if [ "$VARIANT" = 1 ]; then
     REAPER_CLIENT_PACE_MS=1000 duel "$RAW" paced "$PACED_RUNS" $IDLE_STALL_S "$(proposed $IDLE_STALL_S 1000)"
 fi
 
+if part idle; then
 progress "worker idle cost: enabled, interval 1 s, nothing to reap; $WATCH_SECONDS s"
 set_worker on $IDLE_STALL_S
 for _ in $(seq 1 30); do
@@ -473,7 +495,9 @@ hold() {
 hold "$RAW/hold0.txt" 0 0
 P_MEM=$B_MEM
 hold "$RAW/hold.txt" $TIMEOUT_S $STALL_S
+fi
 
+if part interference; then
 progress "interference: one pgbench run of ${PGBENCH_SECONDS}s, $PGBENCH_CLIENTS clients, worker toggled every ${PGBENCH_BLOCK}s"
 # One long pgbench run while the worker is switched on and off in blocks of
 # PGBENCH_BLOCK seconds, in the order off on on off, off on on off, ...:
@@ -540,7 +564,9 @@ done
 awk '{g = int($1 / 4); if ($2 == "on") {on_p[g] += $4; on_n[g] += $6} else {off_p[g] += $4; off_n[g] += $6}}
      END {for (g in on_p) if (g in off_p) printf "%.2f %.2f\n", (on_p[g] / off_p[g] - 1) * 100, (on_n[g] / off_n[g] - 1) * 100}' \
     "$RAW/pgbench_bstats.txt" > "$RAW/pgbench_pairs.txt"
+fi
 
+if part mass; then
 progress "mass reap: $MASS_JOBS stale jobs, $MASS_RUNS runs per batch size"
 sql -c "SET session_replication_role = replica" -c "SELECT bench.add_mass($MASS_JOBS)" \
     -c "VACUUM ANALYZE job, job_event" >/dev/null
@@ -562,15 +588,18 @@ if [ "$VARIANT" = 1 ]; then
     explain "$RAW/explain_mass_1000_idx.txt" $STALL_S 1000
     for b in 1000 10000; do mass_series $b idx "$RUN_ONCE"; done
 fi
+fi
 
 # =================================================================== report
 progress "done in $(( $(date +%s) - BENCH_T0 )) s; results"
 echo
 emit "# protea_reaper benchmark"
 emit ""
-emit "$(date -u '+%Y-%m-%d %H:%M UTC'), protea_reaper ${BENCH_COMMIT:-$(git -C "$REPO" describe --always --dirty 2>/dev/null || echo '(no git)')}, $(sqlv -c "SELECT version()" | cut -d' ' -f1-2), $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GB", $2 / 1048576}' /proc/meminfo) RAM, shared_buffers $(sqlv -c "SHOW shared_buffers"), jit $(sqlv -c "SHOW jit"); other settings PostgreSQL's defaults (fsync, synchronous_commit, full_page_writes on)."
+emit "$(date -u '+%Y-%m-%d %H:%M UTC'), protea_reaper $BENCH_COMMIT, $(sqlv -c "SELECT version()" | cut -d' ' -f1-2), $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GB", $2 / 1048576}' /proc/meminfo) RAM, shared_buffers $(sqlv -c "SHOW shared_buffers"), jit $(sqlv -c "SHOW jit"); other settings PostgreSQL's defaults (fsync, synchronous_commit, full_page_writes on)."
 emit "Data: PROTEA's schema and indexes (test/protea_schema.sql); 10 job_events per job; running jobs 10 % stale, 15 % old but alive, 75 % young. Timings are median [min–max] of $RUNS runs after 6 warm-up runs, in ms unless stated."
 emit ""
+[ "$PARTS" = all ] || { emit "Parts run: $PARTS (PARTS=\"$PARTS\")."; emit ""; }
+if part sweep; then
 emit "## 1–2. Sweep latency: in-server vs the client-side reaper (2,000 running jobs)"
 emit ""
 emit "In-server: \`BEGIN; SELECT protea_reaper_run_once(); ROLLBACK\` — *server* = clock_timestamp() around the call inside the server (bench.timed_run_once), *round trip* = that SELECT timed by a C client over the unix socket. Client-side: bench/reaper_client.c, a separate process over the same socket issuing the old Python reaper's statements (1 candidates query, 1 \`SELECT max(ts)\` per candidate, 1 UPDATE + 1 INSERT per failed job, then ROLLBACK instead of COMMIT), timed from the first query to the last reply. The two run interleaved, one of each per run on two connections (alternating which goes first), so both see the same moment of the machine; the ratio is client ÷ in-server round trip, run by run. *Nothing to reap* runs the same data with stall_seconds = 30 days, so the 200 stale jobs count as alive: the same 500 candidates are examined, nothing is written. The in-server session sweeps again and again, so (like the worker from its second cycle) it remembers the jobs an earlier sweep found alive and does not look their last event up again (protea_reaper.remember_alive, the default); the *remember_alive off* rows are the same sweep looking every candidate up, as a session's first sweep does."
@@ -603,6 +632,8 @@ if [ "$VARIANT" = 1 ]; then
     emit "| client ÷ classify once (median client ÷ today × median today ÷ it) | $(calc "$(med "$RAW/ratio_idle_f$LAST.txt") * $(med "$RAW/speedup_idle.txt")" %.1f)× | $(calc "$(med "$RAW/ratio_reap_f$LAST.txt") * $(med "$RAW/speedup_reap.txt")" %.1f)× | |"
     emit ""
 fi
+fi
+if part sweep && part scaling; then
 emit "## 3. Scaling"
 emit ""
 FIRST=$(echo "$SIZES" | awk '{print $1}')
@@ -628,6 +659,8 @@ emit "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 for r in 500 1000 2000 4000; do
     emit "| $r | $((r / 4)) | $(fmt "$(stats "$RAW/run_idle_$r.txt" 2)") | $(calc "$(med "$RAW/run_idle_$r.txt" 2) * 1000 / $r" %.2f) | $(fmt "$(stats "$RAW/run_idle_nm_$r.txt" 2)") | $(fmt "$(stats "$RAW/run_reap_$r.txt" 2)") | $(fmt "$(stats "$RAW/run_clidle_$r.txt" 1)" %.1f) |"
 done
+fi
+if part mass; then
 emit ""
 emit "## 4. Mass reap: $(printf "%'d" "$MASS_JOBS") stale jobs at once"
 emit ""
@@ -643,6 +676,8 @@ if [ "$VARIANT" = 1 ]; then
     mass_rows prop "PROTEA's, classify once + fail by id (prototype)"
     mass_rows idx "+ partial index (variant)"
 fi
+fi
+if part idle; then
 emit ""
 emit "## 5. Idle cost: the worker vs the client-side reaper"
 emit ""
@@ -671,6 +706,8 @@ memrow "client-side reaper: its server backend" "$B_MEM"
 read -r a b c d e <<<"$C_MEM"; read -r a2 b2 c2 d2 e2 <<<"$B_MEM"
 memrow "client-side reaper: total" "$((a + a2)) $((b + b2)) $((c + c2)) $((d + d2)) $((e + e2))"
 memrow "for scale: a backend that ran SELECT 1" "$P_MEM"
+fi
+if part interference; then
 emit ""
 emit "## 6. Interference with a PROTEA workload"
 emit ""
@@ -687,7 +724,10 @@ done
 emit ""
 emit "Per group, worker on vs off: p99 mean $(calc "$(mean "$RAW/pgbench_pairs.txt" 1)" %+.1f) %, median $(fmt "$(stats "$RAW/pgbench_pairs.txt" 1)" %+.1f) %; tps mean $(calc "$(mean "$RAW/pgbench_pairs.txt" 2)" %+.1f) %, median $(fmt "$(stats "$RAW/pgbench_pairs.txt" 2)" %+.1f) %. Per block (block, mode, worker cycles, p99 ms, p50 ms, transactions): bench/results/raw/pgbench_bstats.txt."
 
+fi
+
 # ------------------------------------------------------------------ summary
+if [ "$PARTS" = all ]; then
 IDLE6=$(med "$RAW/in_idle_f$LAST.txt" 2)
 R_IDLE=$(calc "$(med "$RAW/ratio_idle_f$LAST.txt")" %.1f)
 R_REAP=$(calc "$(med "$RAW/ratio_reap_f$LAST.txt")" %.1f)
@@ -729,6 +769,23 @@ if [ "$VARIANT" = 1 ]; then
     emit "Classify once + fail by id (prototype): idle sweep $(med "$RAW/prop_idle.txt" 2) ms vs $(med "$RAW/today_idle.txt" 2) ms today (paced 1/s: $(med "$RAW/prop_paced.txt" 2) vs $(med "$RAW/today_paced.txt" 2) ms), client ÷ in-server $(calc "$(med "$RAW/ratio_idle_f$LAST.txt") * $(med "$RAW/speedup_idle.txt")" %.1f)× (nothing to reap) and $(calc "$(med "$RAW/ratio_reap_f$LAST.txt") * $(med "$RAW/speedup_reap.txt")" %.1f)× (200 to reap), mass reap $(printf "%'.0f" "$(med "$RAW/mass_1000_prop.txt.rate")") jobs/s (batch 1000) and $(printf "%'.0f" "$(med "$RAW/mass_10000_prop.txt.rate")") jobs/s (batch 10000)."
     emit ""
     emit "With the recommended partial index (variant): idle sweep $(med "$RAW/in_idle_idx$LAST.txt" 2) ms, client ÷ in-server $(calc "$(med "$RAW/ratio_idle_idx$LAST.txt")" %.1f)× (nothing to reap) and $(calc "$(med "$RAW/ratio_reap_idx$LAST.txt")" %.1f)× (200 to reap), mass reap $(printf "%'.0f" "$(med "$RAW/mass_1000_idx.txt.rate")") jobs/s (batch 1000) and $(printf "%'.0f" "$(med "$RAW/mass_10000_idx.txt.rate")") jobs/s (batch 10000)."
+fi
+else
+    emit ""
+    emit "## Summary (PROTEA's indexes only; parts: $PARTS)"
+    emit ""
+    emit "| figure | measured | target | verdict |"
+    emit "| --- | ---: | ---: | --- |"
+    if part sweep; then
+        IDLE6=$(med "$RAW/in_idle_f$LAST.txt" 2)
+        emit "| idle sweep at $(printf "%'d" "$LAST") finished (server) | $IDLE6 ms | ≤ 5 ms | $(verdict "$IDLE6 <= 5") |"
+        emit "| client ÷ in-server, nothing to reap / 200 to reap ($(printf "%'d" "$LAST")) | $(calc "$(med "$RAW/ratio_idle_f$LAST.txt")" %.1f)× / $(calc "$(med "$RAW/ratio_reap_f$LAST.txt")" %.1f)× | ≥ 30× | |"
+    fi
+    if part mass; then
+        M1=$(med "$RAW/mass_1000_main.txt.rate"); M10=$(med "$RAW/mass_10000_main.txt.rate")
+        emit "| mass reap, batch_size 1000 | $(printf "%'.0f" "$M1") jobs/s | ≥ 20,000 jobs/s | $(verdict "$M1 >= 20000") |"
+        emit "| mass reap, batch_size 10000 | $(printf "%'.0f" "$M10") jobs/s | ≥ 20,000 jobs/s | $(verdict "$M10 >= 20000") |"
+    fi
 fi
 emit ""
 emit "EXPLAIN (ANALYZE, BUFFERS) of sweep.c's statements at each size and for the mass reap: bench/results/raw/explain_*.txt."

@@ -22,6 +22,7 @@
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 
+#include "compat.h"
 #include "settings.h"
 #include "sweep.h"
 #include "tables.h"

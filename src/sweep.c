@@ -41,6 +41,7 @@
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
+#include "compat.h"
 #include "known_alive.h"
 #include "reaplog.h"
 #include "settings.h"
@@ -429,7 +430,7 @@ act_as_self(const ReaperActingAs *saved)
 static void
 execute(SPIPlanPtr plan, Datum *values, const char *nulls, bool read_only)
 {
-	bool		timed = IsBackgroundWorker && reaper_statement_timeout_ms > 0;
+	bool		timed = protea_am_background_worker() && reaper_statement_timeout_ms > 0;
 	int			ret;
 
 	if (timed)

@@ -40,6 +40,7 @@
 #include "utils/relcache.h"
 #include "utils/syscache.h"
 
+#include "compat.h"
 #include "settings.h"
 #include "tables.h"
 
@@ -162,7 +163,7 @@ resolve_table(const char *setting, const char *value, const char *what,
 	context.arg = (void *) context_arg;
 	context.previous = error_context_stack;
 	error_context_stack = &context;
-	names = stringToQualifiedNameList(value);
+	names = protea_string_to_qualified_name_list(value);
 	rv = makeRangeVarFromNameList(names);
 	error_context_stack = context.previous;
 
