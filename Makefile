@@ -3,13 +3,15 @@
 MODULE_big = protea_reaper
 OBJS = \
 	src/known_alive.o \
+	src/plans.o \
 	src/protea_reaper.o \
 	src/reaplog.o \
+	src/runbook.o \
 	src/settings.o \
+	src/statements.o \
 	src/status.o \
 	src/sweep.o \
 	src/tables.o \
-	src/sql_api.o \
 	src/worker.o
 
 EXTENSION = protea_reaper

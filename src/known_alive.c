@@ -11,6 +11,15 @@
  * stall_seconds, because PROTEA only ever appends events: so until then the
  * next sweeps count it as alive without the probe.
  *
+ * When it may learn is decided here too: only while the batch's
+ * transaction has written nothing (its snapshot then shows committed events
+ * only; an event the caller inserted and may yet roll back must not keep a
+ * job from being failed later), and never an event dated after the batch's
+ * now() (a writer's clock ahead of the database's would keep the job alive
+ * until that far-off time plus stall_seconds).  So the memory delays a
+ * failure by at most stall_seconds after the sweep that saw the job's last
+ * event, and only if that event was later deleted or moved back in time.
+ *
  * What is remembered is L, not L + stall_seconds, so that a changed
  * stall_seconds applies to remembered jobs at once.  The memory only ever
  * keeps a job from being failed, never the reverse, and sweep.c learns only
@@ -28,6 +37,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "utils/array.h"
 #include "utils/hsearch.h"
@@ -35,6 +45,7 @@
 #include "utils/timestamp.h"
 
 #include "known_alive.h"
+#include "settings.h"
 
 typedef struct KnownAliveEntry
 {
@@ -47,6 +58,12 @@ static HTAB *known_alive = NULL;
 /* The tables the memory is about */
 static Oid	known_job_relid = InvalidOid;
 static Oid	known_event_relid = InvalidOid;
+
+/* Whether the current batch may learn, and its now() */
+static bool may_learn = false;
+static TimestampTz batch_now = 0;
+
+static void known_alive_forget(void);
 
 static void
 create_memory(void)
@@ -61,13 +78,23 @@ create_memory(void)
 }
 
 /*
- * known_alive_use_tables
- *		A job id learnt about one job table means nothing in another, and a
- *		job_event table recreated under the same name may have lost events.
+ * known_alive_start
+ *		A batch begins.  A job id learnt about one job table means nothing in
+ *		another, and a job_event table recreated under the same name may have
+ *		lost events: other tables, or remember_alive off, mean a clean memory.
  */
 void
-known_alive_use_tables(Oid job_relid, Oid event_relid)
+known_alive_start(Oid job_relid, Oid event_relid, TimestampTz now)
 {
+	may_learn = reaper_remember_alive &&
+		!TransactionIdIsValid(GetTopTransactionIdIfAny());
+	batch_now = now;
+
+	if (!reaper_remember_alive)
+	{
+		known_alive_forget();
+		return;
+	}
 	if (known_alive != NULL &&
 		job_relid == known_job_relid && event_relid == known_event_relid)
 		return;
@@ -82,7 +109,7 @@ known_alive_use_tables(Oid job_relid, Oid event_relid)
  * known_alive_forget
  *		Forget every job; the next sweep looks them all up.
  */
-void
+static void
 known_alive_forget(void)
 {
 	if (known_alive != NULL)
@@ -168,7 +195,8 @@ known_alive_lookup(const pg_uuid_t *id, TimestampTz now, int stall_seconds)
 
 /*
  * known_alive_learn
- *		Remember job id's last event; keep the newer of two.
+ *		Remember job id's last event, if this batch may learn it (see the
+ *		top of this file); keep the newer of two.
  */
 void
 known_alive_learn(const pg_uuid_t *id, TimestampTz last_event)
@@ -176,6 +204,8 @@ known_alive_learn(const pg_uuid_t *id, TimestampTz last_event)
 	KnownAliveEntry *entry;
 	bool		found;
 
+	if (!may_learn || last_event > batch_now)
+		return;
 	if (known_alive == NULL)
 		create_memory();
 

@@ -18,11 +18,12 @@
 /* Most jobs remembered at once; more are looked up every sweep */
 #define KNOWN_ALIVE_MAX 100000
 
-/* Forget everything unless it was learnt about these same two tables */
-extern void known_alive_use_tables(Oid job_relid, Oid event_relid);
-
-/* Forget everything */
-extern void known_alive_forget(void);
+/*
+ * A sweep batch begins at now on these tables: decide whether the memory is
+ * used (protea_reaper.remember_alive), whether it may learn in this batch,
+ * and forget what was learnt about other tables.
+ */
+extern void known_alive_start(Oid job_relid, Oid event_relid, TimestampTz now);
 
 /* Whether nothing is remembered */
 extern bool known_alive_is_empty(void);
@@ -39,7 +40,7 @@ extern void known_alive_current(TimestampTz now, int stall_seconds,
 extern bool known_alive_lookup(const pg_uuid_t *id, TimestampTz now,
 							   int stall_seconds);
 
-/* Remember that job id had an event at last_event */
+/* Remember that job id had an event at last_event, if the policy allows */
 extern void known_alive_learn(const pg_uuid_t *id, TimestampTz last_event);
 
 #endif							/* PROTEA_REAPER_KNOWN_ALIVE_H */

@@ -6,8 +6,11 @@
  *	  background worker.
  *
  * The path through the code: settings.c (configuration) -> worker.c (the
- * loop) -> sweep.c (the only code that knows the SQL) -> status.c (what the
- * worker reports).  sql_api.c holds the SQL-callable sweep functions.
+ * loop) -> sweep.c (the sweep and its only batch loop; statements.c holds
+ * every statement's SQL, plans.c runs them on the tables tables.c
+ * resolves, known_alive.c remembers live jobs, reaplog.c writes what
+ * committed) -> status.c (what the worker reports, in shared memory).
+ * runbook.c holds every SQL-callable function.
  *
  *-------------------------------------------------------------------------
  */

@@ -19,6 +19,7 @@
 #include "miscadmin.h"
 #include "utils/guc.h"
 
+#include "protea_reaper.h"
 #include "settings.h"
 
 int			reaper_timeout_seconds = 21600;
@@ -167,7 +168,7 @@ reaper_define_settings(void)
 								   NULL, NULL, NULL);
 	}
 
-	MarkGUCPrefixReserved("protea_reaper");
+	MarkGUCPrefixReserved(REAPER_NAME);
 }
 
 /*

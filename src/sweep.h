@@ -3,17 +3,14 @@
  * sweep.h
  *	  The sweep: finds stale PROTEA jobs and fails them.
  *
- * sweep.c is the only code that knows the SQL run against PROTEA's job
- * and job_event tables.  Every function here must be called inside a
- * transaction with an active snapshot; each connects to SPI itself.
+ * Every function here must be called inside a transaction with an active
+ * snapshot; each connects to SPI itself.
  *
  *-------------------------------------------------------------------------
  */
 #ifndef PROTEA_REAPER_SWEEP_H
 #define PROTEA_REAPER_SWEEP_H
 
-#include "access/tupdesc.h"
-#include "utils/tuplestore.h"
 
 /* What one sweep did */
 typedef struct ReaperSweepResult
@@ -52,14 +49,5 @@ extern void reaper_sweep_report(const ReaperSweepResult *result);
 
 /* The summary line of a manual sweep, written when its caller commits. */
 extern void reaper_sweep_report_at_commit(const ReaperSweepResult *result);
-
-/* Operator's manual fail of one job; false when it had already ended. */
-extern bool reaper_fail_job(Datum job_id, const char *reason);
-
-/* Put every running job, with the sweep's verdict on it, into tupstore. */
-extern void reaper_list_running(Tuplestorestate *tupstore, TupleDesc tupdesc);
-
-/* Put each statement, as prepared for the current tables, into tupstore. */
-extern void reaper_list_statements(Tuplestorestate *tupstore, TupleDesc tupdesc);
 
 #endif							/* PROTEA_REAPER_SWEEP_H */

@@ -136,20 +136,16 @@ check_column_type(Oid relid, AttrNumber attnum, const ReaperColumn *col,
 }
 
 /*
- * resolve_table
- *		Resolve the table a setting names and check it has the columns the
- *		sweep uses.  Raises an ERROR that names the setting to change.
+ * parse_table_name
+ *		The setting's value as a RangeVar; the parser's own errors (bad
+ *		quoting, too many dots) name the setting.
  */
-static Oid
-resolve_table(const char *setting, const char *value, const char *what,
-			  const ReaperColumn *columns, char **quoted)
+static RangeVar *
+parse_table_name(const char *setting, const char *value, const char *what)
 {
-	List	   *names;
-	RangeVar   *rv;
-	Oid			relid;
-	char		relkind;
 	const char *context_arg[2] = {setting, value};
 	ErrorContextCallback context;
+	RangeVar   *rv;
 
 	if (value == NULL || value[0] == '\0')
 		ereport(ERROR,
@@ -158,14 +154,27 @@ resolve_table(const char *setting, const char *value, const char *what,
 				 errhint("Set protea_reaper.%s to the schema-qualified name of PROTEA's %s table.",
 						 setting, what)));
 
-	/* The parser's own errors (bad quoting, too many dots) name the setting */
 	context.callback = resolve_table_context;
 	context.arg = (void *) context_arg;
 	context.previous = error_context_stack;
 	error_context_stack = &context;
-	names = protea_string_to_qualified_name_list(value);
-	rv = makeRangeVarFromNameList(names);
+	rv = makeRangeVarFromNameList(protea_string_to_qualified_name_list(value));
 	error_context_stack = context.previous;
+	return rv;
+}
+
+/*
+ * resolve_table
+ *		Resolve the table a setting names and check it has the columns the
+ *		sweep uses.  Raises an ERROR that names the setting to change.
+ */
+static Oid
+resolve_table(const char *setting, const char *value, const char *what,
+			  const ReaperColumn *columns, char **quoted)
+{
+	RangeVar   *rv = parse_table_name(setting, value, what);
+	Oid			relid;
+	char		relkind;
 
 	relid = RangeVarGetRelid(rv, AccessShareLock, true);
 

@@ -12,7 +12,8 @@
  *
  * It acts only where it may: in a database where the extension is
  * installed, while protea_reaper.enabled is on, and never during recovery
- * (it notices promotion by itself).
+ * (it notices promotion by itself).  A backlog stays stoppable: between two
+ * batches a reload, enabled = off, DROP EXTENSION and SIGTERM take effect.
  *
  *-------------------------------------------------------------------------
  */
@@ -37,6 +38,7 @@
 #include "utils/timeout.h"
 #include "utils/timestamp.h"
 
+#include "protea_reaper.h"
 #include "settings.h"
 #include "status.h"
 #include "sweep.h"
@@ -47,17 +49,6 @@
 
 /* An identical failure is logged again at LOG only after this long */
 #define REAPER_REPEAT_ERROR_MS (10 * 60 * 1000)
-
-/* Why the worker is idle, so that each reason is logged once, not per cycle */
-typedef enum ReaperIdleReason
-{
-	REAPER_ACTIVE,
-	REAPER_IDLE_DISABLED,
-	REAPER_IDLE_RECOVERY,
-	REAPER_IDLE_NO_EXTENSION
-} ReaperIdleReason;
-
-static ReaperIdleReason idle_reason = REAPER_ACTIVE;
 
 /* The last failure logged at LOG, to keep a failing cycle from flooding */
 static char *last_error_logged = NULL;
@@ -73,6 +64,16 @@ static MemoryContext cycle_context = NULL;
  */
 static ReaperSweepResult cycle_result;
 static bool cycle_running = false;
+
+/*
+ * Why the worker idles (disabled, in recovery, no extension), so that each
+ * reason is logged once, when it starts; REAPER_IDLE when it does not.
+ */
+static ReaperWorkerState idle_reason = REAPER_IDLE;
+
+/* When the last cycle started, and when the next one is due */
+static TimestampTz last_start = 0;
+static TimestampTz next_cycle = 0;
 
 /*
  * reaper_worker_register
@@ -91,10 +92,10 @@ reaper_worker_register(void)
 		BGWORKER_BACKEND_DATABASE_CONNECTION;
 	worker.bgw_start_time = BgWorkerStart_ConsistentState;
 	worker.bgw_restart_time = REAPER_RESTART_SECONDS;
-	strlcpy(worker.bgw_library_name, "protea_reaper", BGW_MAXLEN);
+	strlcpy(worker.bgw_library_name, REAPER_NAME, BGW_MAXLEN);
 	strlcpy(worker.bgw_function_name, "protea_reaper_worker_main", BGW_MAXLEN);
-	strlcpy(worker.bgw_name, "protea_reaper", BGW_MAXLEN);
-	strlcpy(worker.bgw_type, "protea_reaper", BGW_MAXLEN);
+	strlcpy(worker.bgw_name, REAPER_NAME, BGW_MAXLEN);
+	strlcpy(worker.bgw_type, REAPER_NAME, BGW_MAXLEN);
 	worker.bgw_main_arg = (Datum) 0;
 	worker.bgw_notify_pid = 0;
 
@@ -131,43 +132,34 @@ apply_session_settings(void)
  *		Show why the worker is idle; log the reason once, when it starts.
  */
 static void
-go_idle(ReaperIdleReason reason)
+go_idle(ReaperWorkerState state)
 {
-	bool		first = (idle_reason != reason);
-
-	idle_reason = reason;
-	switch (reason)
-	{
-		case REAPER_IDLE_DISABLED:
-			reaper_status_set_state("disabled");
-			if (first)
-				ereport(LOG,
-						(errmsg("protea_reaper is idle: protea_reaper.enabled is off")));
-			break;
-		case REAPER_IDLE_RECOVERY:
-			reaper_status_set_state("in recovery");
-			if (first)
-				ereport(LOG,
-						(errmsg("protea_reaper is idle while the server is in recovery"),
-						 errdetail("It starts reaping once the server is promoted.")));
-			break;
-		case REAPER_IDLE_NO_EXTENSION:
-			reaper_status_set_state("no extension");
-			if (first)
-				ereport(LOG,
-						(errmsg("protea_reaper is idle: extension \"protea_reaper\" is not installed in database \"%s\"",
-								reaper_database),
-						 errhint("Run CREATE EXTENSION protea_reaper in database \"%s\" to let the reaper act there, or set protea_reaper.database.",
-								 reaper_database)));
-			break;
-		case REAPER_ACTIVE:
-			break;
-	}
+	reaper_status_set_state(state);
+	if (idle_reason == state)
+		return;
+	idle_reason = state;
+	if (state == REAPER_DISABLED)
+		ereport(LOG,
+				(errmsg("protea_reaper is idle: protea_reaper.enabled is off")));
+	else if (state == REAPER_IN_RECOVERY)
+		ereport(LOG,
+				(errmsg("protea_reaper is idle while the server is in recovery"),
+				 errdetail("It starts reaping once the server is promoted.")));
+	else if (state == REAPER_NO_EXTENSION)
+		ereport(LOG,
+				(errmsg("protea_reaper is idle: extension \"%s\" is not installed in database \"%s\"",
+						REAPER_NAME, reaper_database),
+				 errhint("Run CREATE EXTENSION %s in database \"%s\" to let the reaper act there, or set protea_reaper.database.",
+						 REAPER_NAME, reaper_database)));
 }
 
-/* Start one transaction of a cycle, the way worker_spi does */
+/*
+ * The transaction bracket of one batch, the way worker_spi opens and closes
+ * it: a statement start time (now()), a snapshot for SPI, and what
+ * pg_stat_activity shows.
+ */
 static void
-begin_cycle_transaction(void)
+begin_batch_transaction(void)
 {
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
@@ -176,7 +168,7 @@ begin_cycle_transaction(void)
 }
 
 static void
-end_cycle_transaction(void)
+end_batch_transaction(void)
 {
 	PopActiveSnapshot();
 	CommitTransactionCommand();
@@ -186,14 +178,22 @@ end_cycle_transaction(void)
 static bool
 extension_exists(void)
 {
-	return OidIsValid(get_extension_oid("protea_reaper", true));
+	return OidIsValid(get_extension_oid(REAPER_NAME, true));
 }
 
-/* Between two batches: commit the one just run, so that it counts */
+/* A reload asked for by SIGHUP: the new settings apply from now on */
 static void
-end_batch(void)
+reload_if_pending(void)
 {
-	end_cycle_transaction();
+	if (!ConfigReloadPending)
+		return;
+	ConfigReloadPending = false;
+	ProcessConfigFile(PGC_SIGHUP);
+	apply_session_settings();
+	/* a new interval counts from the last sweep, not from the old sleep */
+	next_cycle = TimestampTzPlusMilliseconds(last_start,
+											 reaper_interval_seconds * 1000L);
+	reaper_status_next_cycle(next_cycle);
 }
 
 /*
@@ -207,13 +207,8 @@ static bool
 next_batch(void)
 {
 	CHECK_FOR_INTERRUPTS();
-	if (ConfigReloadPending)
-	{
-		ConfigReloadPending = false;
-		ProcessConfigFile(PGC_SIGHUP);
-		apply_session_settings();
-	}
-	begin_cycle_transaction();
+	reload_if_pending();
+	begin_batch_transaction();
 	if (!reaper_enabled)
 	{
 		ereport(LOG,
@@ -223,8 +218,8 @@ next_batch(void)
 	if (!extension_exists())
 	{
 		ereport(LOG,
-				(errmsg("protea_reaper stopped a backlog: extension \"protea_reaper\" is no longer installed in database \"%s\"",
-						reaper_database)));
+				(errmsg("protea_reaper stopped a backlog: extension \"%s\" is no longer installed in database \"%s\"",
+						REAPER_NAME, reaper_database)));
 		return false;
 	}
 	return true;
@@ -235,26 +230,25 @@ next_batch(void)
  *		One sweep.  The first transaction checks that the extension is
  *		installed and runs the first batch, which also counts the live jobs:
  *		that is all an idle cycle needs; further batches, when there is a
- *		backlog, get a transaction each (see next_batch), so that a large
- *		backlog never holds one huge transaction and its row locks.  What
- *		committed is in cycle_result, even if a later batch fails.
- *
- * Returns false when the worker is idle because the extension is missing.
+ *		backlog, get a transaction each (end_batch_transaction, next_batch),
+ *		so that a large backlog never holds one huge transaction and its row
+ *		locks.  What committed is in cycle_result, even if a later batch
+ *		fails.  Returns false when the extension is missing.
  */
 static bool
 sweep_cycle(void)
 {
-	ReaperSweepHooks hooks = {end_batch, next_batch, 0};
+	ReaperSweepHooks hooks = {end_batch_transaction, next_batch, 0};
 
 	hooks.max_jobs = (uint64) reaper_max_jobs_per_cycle;
-	begin_cycle_transaction();
+	begin_batch_transaction();
 	if (!extension_exists())
 	{
-		end_cycle_transaction();
+		end_batch_transaction();
 		return false;
 	}
 	reaper_sweep(&cycle_result, &hooks);
-	end_cycle_transaction();
+	end_batch_transaction();
 	reaper_sweep_ended_batch(&cycle_result);
 	return true;
 }
@@ -294,6 +288,55 @@ report_cycle_failure(ErrorData *edata, TimestampTz now)
 	reaper_status_cycle_failed(now, edata->message, &cycle_result);
 }
 
+/* A cycle that did its work: say so after failures or idleness */
+static void
+cycle_succeeded(void)
+{
+	if (idle_reason != REAPER_IDLE)
+		ereport(LOG, (errmsg("protea_reaper is reaping in database \"%s\"",
+							 reaper_database)));
+	idle_reason = REAPER_IDLE;
+	if (failures_in_a_row > 0)
+		ereport(LOG,
+				(errmsg("Reaper cycle succeeded after " INT64_FORMAT " failed cycle(s).",
+						failures_in_a_row)));
+	failures_in_a_row = 0;
+	if (last_error_logged != NULL)
+	{
+		pfree(last_error_logged);
+		last_error_logged = NULL;
+	}
+	reaper_sweep_report(&cycle_result);
+	reaper_status_cycle_done(GetCurrentTimestamp(), &cycle_result);
+	reaper_status_set_state(REAPER_IDLE);
+}
+
+/*
+ * cycle_failed
+ *		The autovacuum pattern: report, abort, clean up, carry on.  The
+ *		batches that committed before the error count, and are told.
+ */
+static void
+cycle_failed(void)
+{
+	ErrorData  *edata;
+
+	HOLD_INTERRUPTS();
+	MemoryContextSwitchTo(cycle_context);
+	edata = CopyErrorData();
+	FlushErrorState();
+	AbortOutOfAnyTransaction();
+
+	/* a statement timer armed by the sweep must not fire while we sleep */
+	disable_timeout(STATEMENT_TIMEOUT, false);
+	QueryCancelPending = false;
+
+	reaper_sweep_report(&cycle_result);
+	report_cycle_failure(edata, GetCurrentTimestamp());
+	reaper_status_set_state(REAPER_IDLE_AFTER_ERROR);
+	RESUME_INTERRUPTS();
+}
+
 /*
  * report_at_exit
  *		SIGTERM (or any FATAL) in the middle of a cycle: the batches that
@@ -316,16 +359,14 @@ report_at_exit(int code, Datum arg)
 static void
 run_cycle(void)
 {
-	TimestampTz start;
-
 	if (!reaper_enabled)
 	{
-		go_idle(REAPER_IDLE_DISABLED);
+		go_idle(REAPER_DISABLED);
 		return;
 	}
 	if (RecoveryInProgress())
 	{
-		go_idle(REAPER_IDLE_RECOVERY);
+		go_idle(REAPER_IN_RECOVERY);
 		return;
 	}
 
@@ -333,56 +374,18 @@ run_cycle(void)
 	MemoryContextSwitchTo(cycle_context);
 	memset(&cycle_result, 0, sizeof(cycle_result));
 	cycle_running = true;
-	start = GetCurrentTimestamp();
-	reaper_status_cycle_started(start);
+	reaper_status_cycle_started(GetCurrentTimestamp());
 
 	PG_TRY();
 	{
-		if (!sweep_cycle())
-			go_idle(REAPER_IDLE_NO_EXTENSION);
+		if (sweep_cycle())
+			cycle_succeeded();
 		else
-		{
-			if (idle_reason != REAPER_ACTIVE)
-			{
-				ereport(LOG, (errmsg("protea_reaper is reaping in database \"%s\"",
-									 reaper_database)));
-				idle_reason = REAPER_ACTIVE;
-			}
-			if (failures_in_a_row > 0)
-				ereport(LOG,
-						(errmsg("Reaper cycle succeeded after " INT64_FORMAT " failed cycle(s).",
-								failures_in_a_row)));
-			failures_in_a_row = 0;
-			if (last_error_logged != NULL)
-			{
-				pfree(last_error_logged);
-				last_error_logged = NULL;
-			}
-			reaper_sweep_report(&cycle_result);
-			reaper_status_cycle_done(GetCurrentTimestamp(), &cycle_result);
-			reaper_status_set_state("idle");
-		}
+			go_idle(REAPER_NO_EXTENSION);
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
-
-		/* The autovacuum pattern: report, abort, clean up, carry on */
-		HOLD_INTERRUPTS();
-		MemoryContextSwitchTo(cycle_context);
-		edata = CopyErrorData();
-		FlushErrorState();
-		AbortOutOfAnyTransaction();
-
-		/* a statement timer armed by the sweep must not fire while we sleep */
-		disable_timeout(STATEMENT_TIMEOUT, false);
-		QueryCancelPending = false;
-
-		/* the batches that committed before the error count, and are told */
-		reaper_sweep_report(&cycle_result);
-		report_cycle_failure(edata, GetCurrentTimestamp());
-		reaper_status_set_state("idle after error");
-		RESUME_INTERRUPTS();
+		cycle_failed();
 	}
 	PG_END_TRY();
 	cycle_running = false;
@@ -392,34 +395,81 @@ run_cycle(void)
 	pgstat_report_activity(STATE_IDLE, NULL);
 }
 
-/*
- * protea_reaper_worker_main
- *		Entry point of the background worker.
- */
-void
-protea_reaper_worker_main(Datum main_arg)
+/* Whether a cycle is due now: its time has come, or a wake was asked for */
+static bool
+cycle_is_due(TimestampTz now)
 {
-	TimestampTz last_start = 0;
-	TimestampTz next_cycle;
+	if (reaper_status_take_wake())
+		next_cycle = now;
+	return now >= next_cycle;
+}
 
+/*
+ * schedule_next
+ *		The next cycle, an interval after the last one started; after a sweep
+ *		longer than the interval, a full interval after it ended.
+ */
+static void
+schedule_next(void)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	next_cycle = TimestampTzPlusMilliseconds(last_start,
+											 reaper_interval_seconds * 1000L);
+	if (next_cycle <= now)
+		next_cycle = TimestampTzPlusMilliseconds(now, reaper_interval_seconds * 1000L);
+	reaper_status_next_cycle(next_cycle);
+}
+
+/* Sleep on the latch until the next cycle, a signal or a wake */
+static void
+sleep_until_next(void)
+{
+	long		delay_ms = (long) ((next_cycle - GetCurrentTimestamp() + 999) / 1000);
+
+	(void) WaitLatch(MyLatch,
+					 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					 Max(delay_ms, 1),
+					 PG_WAIT_EXTENSION);
+	ResetLatch(MyLatch);
+}
+
+/*
+ * connect_worker
+ *		Signals, the connection (a missing database or role is a FATAL the
+ *		status explains), and the session's settings.
+ */
+static void
+connect_worker(void)
+{
 	/* SIGTERM must end us even inside a commit, hence die() */
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 
+	reaper_status_worker_connecting(reaper_database, reaper_role);
 	BackgroundWorkerInitializeConnection(reaper_database,
 										 reaper_role[0] != '\0' ? reaper_role : NULL,
 										 0);
-
-	reaper_status_worker_started(reaper_database);
+	reaper_status_worker_started();
 	before_shmem_exit(report_at_exit, (Datum) 0);
-	SetConfigOption("application_name", "protea_reaper", PGC_USERSET, PGC_S_OVERRIDE);
-	apply_session_settings();
 
+	SetConfigOption("application_name", REAPER_NAME, PGC_USERSET, PGC_S_OVERRIDE);
+	apply_session_settings();
 	cycle_context = AllocSetContextCreate(TopMemoryContext,
 										  "protea_reaper cycle",
 										  ALLOCSET_DEFAULT_SIZES);
+}
 
+/*
+ * protea_reaper_worker_main
+ *		Entry point of the background worker: reload if pending, run a
+ *		cycle if it is due, schedule the next, sleep.
+ */
+void
+protea_reaper_worker_main(Datum main_arg)
+{
+	connect_worker();
 	ereport(LOG,
 			(errmsg("protea_reaper worker started in database \"%s\"", reaper_database),
 			 errdetail("interval_seconds=%d, timeout_seconds=%d, stall_seconds=%d, enabled=%s",
@@ -431,48 +481,14 @@ protea_reaper_worker_main(Datum main_arg)
 
 	for (;;)
 	{
-		TimestampTz now;
-		long		delay_ms;
-
 		CHECK_FOR_INTERRUPTS();
-
-		/* A new interval counts from the last sweep, not from the old sleep */
-		if (ConfigReloadPending)
+		reload_if_pending();
+		if (cycle_is_due(GetCurrentTimestamp()))
 		{
-			ConfigReloadPending = false;
-			ProcessConfigFile(PGC_SIGHUP);
-			apply_session_settings();
-			next_cycle = TimestampTzPlusMilliseconds(last_start,
-													 reaper_interval_seconds * 1000L);
-			reaper_status_next_cycle(next_cycle);
-		}
-
-		now = GetCurrentTimestamp();
-		if (reaper_status_take_wake())
-			next_cycle = now;
-
-		if (now >= next_cycle)
-		{
-			last_start = now;
+			last_start = GetCurrentTimestamp();
 			run_cycle();
-			now = GetCurrentTimestamp();
-			next_cycle = TimestampTzPlusMilliseconds(last_start,
-													 reaper_interval_seconds * 1000L);
-			/* A sweep longer than the interval: rest a full interval after it */
-			if (next_cycle <= now)
-				next_cycle = TimestampTzPlusMilliseconds(now,
-														 reaper_interval_seconds * 1000L);
-			reaper_status_next_cycle(next_cycle);
+			schedule_next();
 		}
-
-		delay_ms = (long) ((next_cycle - now + 999) / 1000);
-		if (delay_ms < 1)
-			delay_ms = 1;
-
-		(void) WaitLatch(MyLatch,
-						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 delay_ms,
-						 PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
+		sleep_until_next();
 	}
 }

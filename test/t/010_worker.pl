@@ -119,8 +119,8 @@ my $failures = () = $log =~ /LOG:  Reaper cycle failed/g;
 is($failures, 1, 'an identical failure is not logged again every cycle');
 like(
 	$node->safe_psql('postgres',
-		q{SELECT failed_cycles >= 3, last_error, last_error_at IS NOT NULL FROM protea_reaper_status()}),
-	qr/^t\|protea_reaper job_event table "public\.job_event" does not exist\|t$/,
+		q{SELECT state, failed_cycles >= 3, last_error, last_error_at IS NOT NULL FROM protea_reaper_status()}),
+	qr/^idle after error\|t\|protea_reaper job_event table "public\.job_event" does not exist\|t$/,
 	'status shows the failure');
 
 # ...and recreated: the worker reaps again

@@ -22,8 +22,14 @@ $node->safe_psql('postgres', q{
 	ALTER TABLE job_event OWNER TO app;
 });
 
-# The role does not exist yet: the worker exits with FATAL and is retried
+# The role does not exist yet: the worker exits with FATAL and is retried,
+# and the status says why it has not started
 $node->wait_for_log(qr/FATAL:  role "reaper" does not exist/);
+$node->poll_query_until('postgres', q{SELECT state = 'not started' FROM protea_reaper_status()})
+  or die 'status does not say not started';
+like($node->safe_psql('postgres', 'SELECT pid IS NULL, last_error FROM protea_reaper_status()'),
+	qr/^t\|could not connect to database "postgres" as role "reaper": does it exist\?/,
+	'the status says the worker has not started, and why');
 $node->safe_psql('postgres', 'CREATE ROLE reaper LOGIN');
 my $pid = wait_for_worker($node);
 is($node->safe_psql('postgres', "SELECT usename FROM pg_stat_activity WHERE pid = $pid"),

@@ -22,11 +22,12 @@
 use strict;
 use warnings;
 
-use File::Basename qw(dirname);
-use File::Spec;
+use FindBin;
+use lib $FindBin::RealBin;
 use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
+use ReaperTest;
 use Test::More;
 use Time::HiRes qw(time);
 
@@ -44,13 +45,7 @@ my $clients   = 16;
 # asserted with this much slack and the strict count is reported beside it.
 my $visibility_slack = '50 ms';
 
-my $node = PostgreSQL::Test::Cluster->new('stress');
-$node->init;
-$node->append_conf(
-	'postgresql.conf', qq{
-shared_preload_libraries = 'protea_reaper'
-protea_reaper.database = 'postgres'
-protea_reaper.interval_seconds = 1
+my $node = reaper_node('stress', conf => qq{
 protea_reaper.timeout_seconds = $timeout_s
 protea_reaper.stall_seconds = $stall_s
 track_commit_timestamp = on
@@ -58,12 +53,7 @@ max_connections = 40
 log_statement = none
 });
 $node->start;
-
-# PROTEA's tables, from the file the other suites use (prove runs from the
-# tree root, so find it next to this file)
-my $schema_file =
-  File::Spec->catfile(dirname(__FILE__), '..', 'protea_schema.sql');
-$node->safe_psql('postgres', slurp_file($schema_file));
+install_protea($node, extension => 0);
 $node->safe_psql(
 	'postgres', q{
 CREATE EXTENSION protea_reaper;

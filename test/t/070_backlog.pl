@@ -71,6 +71,8 @@ sub wait_failing
 add_backlog(100000, 'mistake');
 set_conf("protea_reaper.timeout_seconds = '1h'");
 wait_failing('mistake');
+is($node->safe_psql('postgres', 'SELECT state FROM protea_reaper_status()'),
+	'sweeping', 'while it works through a backlog the status says sweeping');
 set_conf("protea_reaper.timeout_seconds = '6h'");
 sleep(3);
 my $settled = failed('mistake');

@@ -1,0 +1,42 @@
+/*-------------------------------------------------------------------------
+ *
+ * plans.h
+ *	  How the statements run: a session on PROTEA's tables (SPI, the tables
+ *	  resolved, acting as their owner), the kept plans, and execution.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PROTEA_REAPER_PLANS_H
+#define PROTEA_REAPER_PLANS_H
+
+#include "executor/spi.h"
+
+#include "statements.h"
+#include "tables.h"
+
+/* A session on PROTEA's tables, and who the caller was before it */
+typedef struct ReaperSession
+{
+	ReaperTables tables;
+	Oid			save_userid;
+	int			save_sec_context;
+	int			save_nestlevel;
+} ReaperSession;
+
+/*
+ * Connect to SPI, resolve the tables (refusing to go on without the event
+ * index when need_event_index), and act as the job table's owner.
+ */
+extern void reaper_session_begin(ReaperSession *session, bool need_event_index);
+
+/* Back to the caller's identity and settings; SPI_finish */
+extern void reaper_session_end(ReaperSession *session);
+
+/* The plan of stmt for the session's tables: kept ones are made once */
+extern SPIPlanPtr reaper_plan(ReaperSession *session, ReaperStatement stmt);
+
+/* Run a plan; an ERROR unless it returned rows (SPI_tuptable holds them) */
+extern void reaper_execute(SPIPlanPtr plan, Datum *values, const char *nulls,
+						   bool read_only);
+
+#endif							/* PROTEA_REAPER_PLANS_H */

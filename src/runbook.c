@@ -1,0 +1,417 @@
+/*-------------------------------------------------------------------------
+ *
+ * runbook.c
+ *	  Every SQL-callable function: the operator's runbook, one call each.
+ *
+ * protea_reaper_run_once()      a manual sweep, in the caller's transaction
+ * protea_reaper_fail_job(id,r)  fail one job by hand (ManualTimeout)
+ * protea_reaper_running_jobs()  every running job and the sweep's verdict
+ * protea_reaper_statements()    the statements a sweep runs, for EXPLAIN
+ * protea_reaper_status()        the background worker, from shared memory
+ * protea_reaper_wake()          ask the worker to sweep now
+ *
+ * The install script makes the first four SECURITY DEFINER with a pinned
+ * search_path and revokes every function from PUBLIC: a superuser decides
+ * who may reap.  They act on PROTEA's tables as their owner (plans.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "mb/pg_wchar.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/timestamp.h"
+#include "utils/uuid.h"
+
+#include "compat.h"
+#include "plans.h"
+#include "reaplog.h"
+#include "settings.h"
+#include "status.h"
+#include "sweep.h"
+
+PG_FUNCTION_INFO_V1(protea_reaper_run_once);
+PG_FUNCTION_INFO_V1(protea_reaper_fail_job);
+PG_FUNCTION_INFO_V1(protea_reaper_running_jobs);
+PG_FUNCTION_INFO_V1(protea_reaper_statements);
+PG_FUNCTION_INFO_V1(protea_reaper_status);
+PG_FUNCTION_INFO_V1(protea_reaper_wake);
+
+/*
+ * protea_reaper_run_once
+ *		Sweep now, in the caller's transaction (so ROLLBACK undoes it), with
+ *		the settings of the caller's session.  Returns the jobs failed.
+ */
+Datum
+protea_reaper_run_once(PG_FUNCTION_ARGS)
+{
+	ReaperSweepResult result;
+
+	reaper_check_thresholds();
+	reaper_sweep(&result, NULL);
+	reaper_sweep_report_at_commit(&result);
+	PG_RETURN_INT64((int64) (result.reaped + result.pending));
+}
+
+/* A job id as text, for messages */
+static char *
+uuid_text(Datum job_id)
+{
+	return DatumGetCString(DirectFunctionCall1(uuid_out, job_id));
+}
+
+/*
+ * check_reason
+ *		An operator's reason goes into error_message, the audit event and
+ *		the server log: it must say something, fit, and be one line of
+ *		printable text, so that it cannot forge a log line.
+ */
+static void
+check_reason(const char *reason)
+{
+	bool		blank = true;
+
+	for (const char *p = reason; *p != '\0'; p++)
+	{
+		unsigned char c = (unsigned char) *p;
+
+		if (c < 0x20 || c == 0x7f)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the reason to fail a job must be one line of printable text"),
+					 errdetail("It contains the control character 0x%02x at position %d.",
+							   c, (int) (p - reason) + 1),
+					 errhint("Pass the reason without newlines, tabs or escape characters.")));
+		if (c != ' ')
+			blank = false;
+	}
+	if (blank)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a reason is required to fail a job by hand"),
+				 errhint("Say why, e.g. protea_reaper_fail_job(id, 'worker node lost').")));
+	if (pg_mbstrlen(reason) > REAPER_REASON_MAX_CHARS)
+		ereport(ERROR,
+				(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
+				 errmsg("the reason to fail a job is %d characters long, more than %d",
+						pg_mbstrlen(reason), REAPER_REASON_MAX_CHARS),
+				 errhint("Say why in fewer words; details belong in job_comment.")));
+}
+
+/*
+ * execute_fail_job
+ *		Run the manual fail, waiting at most protea_reaper.lock_timeout for
+ *		the job's row: a row held by its worker is a clear error, not a hang.
+ *		(The session's GUC level, undone by reaper_session_end, holds the
+ *		lock_timeout.)
+ */
+static void
+execute_fail_job(SPIPlanPtr plan, Datum *values, Datum job_id)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	char		buf[32];
+
+	snprintf(buf, sizeof(buf), "%d", reaper_lock_timeout_ms);
+	(void) set_config_option("lock_timeout", buf, PGC_SUSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	PG_TRY();
+	{
+		reaper_execute(plan, values, NULL, false);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
+			PG_RE_THROW();
+		FlushErrorState();
+		ereport(ERROR,
+				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+				 errmsg("job %s is locked by another transaction", uuid_text(job_id)),
+				 errdetail("Its worker, or a sweep, holds its row; protea_reaper_fail_job waited protea_reaper.lock_timeout = %d ms.",
+						   reaper_lock_timeout_ms),
+				 errhint("Try again once that transaction ends (pg_locks and pg_stat_activity show it), or end it first.")));
+	}
+	PG_END_TRY();
+}
+
+/* Say what the manual fail did: a line at commit, or why nothing */
+static void
+report_fail_job(const ReaperTables *tables, Datum job_id, const char *reason)
+{
+	char	   *old_status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+										  FAIL_OLD_STATUS);
+	char	   *new_status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+										  FAIL_NEW_STATUS);
+
+	if (new_status != NULL)
+		reaplog_at_commit(LOG, psprintf("Operator failed job %s.", uuid_text(job_id)),
+						  psprintf("status %s -> %s; reason: %s", old_status,
+								   new_status, reason));
+	else
+		ereport(NOTICE,
+				(errmsg("job %s was not failed: its status is %s",
+						uuid_text(job_id), old_status),
+				 tables->queued_label != NULL ?
+				 errdetail("Only a %s or %s job can be failed; a job that has ended is left as it is.",
+						   tables->queued_label, tables->running_label) :
+				 errdetail("Only a %s job can be failed; a job that has ended is left as it is.",
+						   tables->running_label)));
+}
+
+/*
+ * protea_reaper_fail_job
+ *		Fail one queued or running job by hand (error_code 'ManualTimeout')
+ *		with one audit event.  An ERROR when no such job exists; false, with
+ *		a NOTICE, when the job had already ended: a finished job is never
+ *		rewritten.
+ */
+Datum
+protea_reaper_fail_job(PG_FUNCTION_ARGS)
+{
+	ReaperSession session;
+	Datum		values[FAIL_NPARAMS];
+	char	   *reason;
+	bool		failed;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("job id must not be null")));
+	reason = PG_ARGISNULL(1) ? "" : text_to_cstring(PG_GETARG_TEXT_PP(1));
+	check_reason(reason);
+
+	reaper_session_begin(&session, false);
+	values[FAIL_PARAM_ID] = PG_GETARG_DATUM(0);
+	values[FAIL_PARAM_MESSAGE] = CStringGetTextDatum(psprintf("Job failed by operator: %s", reason));
+	values[FAIL_PARAM_REASON] = CStringGetTextDatum(reason);
+	execute_fail_job(reaper_plan(&session, STMT_FAIL_JOB), values, PG_GETARG_DATUM(0));
+
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("job %s does not exist", uuid_text(PG_GETARG_DATUM(0))),
+				 errdetail("No row of %s has that id.", session.tables.job_name)));
+	report_fail_job(&session.tables, PG_GETARG_DATUM(0), reason);
+	failed = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+						  FAIL_NEW_STATUS) != NULL;
+	reaper_session_end(&session);
+	PG_RETURN_BOOL(failed);
+}
+
+/*
+ * protea_reaper_running_jobs
+ *		Every running job with its start, its last event, its lease and the
+ *		verdict a sweep would reach now: stale, alive, leased, young or
+ *		"no started_at".
+ */
+Datum
+protea_reaper_running_jobs(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ReaperSession session;
+	Datum		values[2];
+
+	InitMaterializedSRF(fcinfo, 0);
+	/* a definition from another version of the install script */
+	if (rsinfo->setDesc->natts != RUNNING_JOBS_COLUMNS)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("protea_reaper_running_jobs() returns %d columns, the library %d",
+						rsinfo->setDesc->natts, RUNNING_JOBS_COLUMNS),
+				 errhint("Run ALTER EXTENSION protea_reaper UPDATE.")));
+
+	reaper_session_begin(&session, true);
+	values[PARAM_TIMEOUT] = Int32GetDatum(reaper_timeout_seconds);
+	values[PARAM_STALL] = Int32GetDatum(reaper_stall_seconds);
+	reaper_execute(reaper_plan(&session, STMT_RUNNING_JOBS), values, NULL, true);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		Datum		row[RUNNING_JOBS_COLUMNS];
+		bool		isnull[RUNNING_JOBS_COLUMNS];
+
+		heap_deform_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, row, isnull);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, row, isnull);
+	}
+	reaper_session_end(&session);
+	return (Datum) 0;
+}
+
+/*
+ * protea_reaper_statements
+ *		Each statement as it is prepared for the tables the settings name now
+ *		(with their labels and lease), so that it can be EXPLAINed as it runs.
+ */
+Datum
+protea_reaper_statements(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ReaperTables tables;
+
+	InitMaterializedSRF(fcinfo, 0);
+	reaper_resolve_tables(&tables);
+	for (int i = 0; i < STMT_COUNT; i++)
+	{
+		Datum		row[2];
+		bool		isnull[2] = {false, false};
+
+		row[0] = CStringGetTextDatum(reaper_statements[i].name);
+		row[1] = CStringGetTextDatum(reaper_expand_sql(reaper_statements[i].sql, &tables));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, row, isnull);
+	}
+	return (Datum) 0;
+}
+
+/* The NOTICE given when there is no worker to report on */
+static void
+notice_not_preloaded(void)
+{
+	ereport(NOTICE,
+			(errmsg("the protea_reaper background worker is not running"),
+			 errdetail("protea_reaper is not in shared_preload_libraries, so only manual sweeps (protea_reaper_run_once()) happen."),
+			 errhint("Add protea_reaper to shared_preload_libraries in postgresql.conf and restart the server.")));
+}
+
+/* protea_reaper_status()'s columns */
+typedef enum StatusColumn
+{
+	STATUS_PID,
+	STATUS_DATABASE,
+	STATUS_STATE,
+	STATUS_ENABLED,
+	STATUS_TIMEOUT_SECONDS,
+	STATUS_STALL_SECONDS,
+	STATUS_INTERVAL_SECONDS,
+	STATUS_STARTED_AT,
+	STATUS_CYCLES,
+	STATUS_FAILED_CYCLES,
+	STATUS_LAST_CYCLE_START,
+	STATUS_LAST_CYCLE_END,
+	STATUS_LAST_CYCLE_MS,
+	STATUS_LAST_REAPED,
+	STATUS_LAST_ALIVE,
+	STATUS_TOTAL_REAPED,
+	STATUS_LAST_ERROR,
+	STATUS_LAST_ERROR_AT,
+	STATUS_NEXT_CYCLE_AT,
+	STATUS_LAST_SKIPPED_LOCKED,
+	STATUS_LAST_WAITING,
+	STATUS_COLUMNS
+} StatusColumn;
+
+/* A timestamp column, NULL for "never" */
+static void
+set_timestamp(Datum *values, bool *nulls, StatusColumn col, TimestampTz ts)
+{
+	values[col] = TimestampTzGetDatum(ts);
+	nulls[col] = (ts == 0);
+}
+
+/* The status without shared memory: the session's settings, no worker */
+static void
+status_not_preloaded(ReaperStatus *status)
+{
+	memset(status, 0, sizeof(ReaperStatus));
+	status->state = REAPER_NOT_PRELOADED;
+	status->enabled = reaper_enabled;
+	status->timeout_seconds = reaper_timeout_seconds;
+	status->stall_seconds = reaper_stall_seconds;
+	status->interval_seconds = reaper_interval_seconds;
+}
+
+/* The worker's identity, settings and state */
+static void
+status_worker_columns(const ReaperStatus *s, Datum *values, bool *nulls)
+{
+	values[STATUS_PID] = Int32GetDatum(s->pid);
+	nulls[STATUS_PID] = (s->pid == 0);
+	values[STATUS_DATABASE] = CStringGetTextDatum(s->database);
+	nulls[STATUS_DATABASE] = (s->database[0] == '\0');
+	values[STATUS_STATE] = CStringGetTextDatum(reaper_state_name(s->state));
+	values[STATUS_ENABLED] = BoolGetDatum(s->enabled);
+	values[STATUS_TIMEOUT_SECONDS] = Int32GetDatum(s->timeout_seconds);
+	values[STATUS_STALL_SECONDS] = Int32GetDatum(s->stall_seconds);
+	values[STATUS_INTERVAL_SECONDS] = Int32GetDatum(s->interval_seconds);
+	set_timestamp(values, nulls, STATUS_STARTED_AT, s->started_at);
+}
+
+/* Its cycles and what they did */
+static void
+status_cycle_columns(const ReaperStatus *s, Datum *values, bool *nulls)
+{
+	values[STATUS_CYCLES] = Int64GetDatum(s->cycles);
+	values[STATUS_FAILED_CYCLES] = Int64GetDatum(s->failed_cycles);
+	set_timestamp(values, nulls, STATUS_LAST_CYCLE_START, s->last_cycle_start);
+	set_timestamp(values, nulls, STATUS_LAST_CYCLE_END, s->last_cycle_end);
+	values[STATUS_LAST_CYCLE_MS] =
+		Float8GetDatum((s->last_cycle_end - s->last_cycle_start) / 1000.0);
+	nulls[STATUS_LAST_CYCLE_MS] = (s->last_cycle_start == 0 ||
+								   s->last_cycle_end < s->last_cycle_start);
+	values[STATUS_LAST_REAPED] = Int64GetDatum(s->last_reaped);
+	values[STATUS_LAST_ALIVE] = Int64GetDatum(s->last_alive);
+	values[STATUS_TOTAL_REAPED] = Int64GetDatum(s->total_reaped);
+	values[STATUS_LAST_ERROR] = CStringGetTextDatum(s->last_error);
+	nulls[STATUS_LAST_ERROR] = (s->last_error_at == 0);
+	set_timestamp(values, nulls, STATUS_LAST_ERROR_AT, s->last_error_at);
+	set_timestamp(values, nulls, STATUS_NEXT_CYCLE_AT, s->next_cycle_at);
+	values[STATUS_LAST_SKIPPED_LOCKED] = Int64GetDatum(s->last_skipped_locked);
+	values[STATUS_LAST_WAITING] = Int64GetDatum(s->last_waiting);
+}
+
+/*
+ * protea_reaper_status
+ *		One row describing the background worker.  Without preloading it
+ *		gives the session's settings, no pid, and a NOTICE saying why.
+ */
+Datum
+protea_reaper_status(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	ReaperStatus status;
+	Datum		values[STATUS_COLUMNS];
+	bool		nulls[STATUS_COLUMNS];
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	if (!reaper_status_read(&status))
+	{
+		notice_not_preloaded();
+		status_not_preloaded(&status);
+	}
+
+	memset(nulls, 0, sizeof(nulls));
+	status_worker_columns(&status, values, nulls);
+	status_cycle_columns(&status, values, nulls);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/*
+ * protea_reaper_wake
+ *		Ask the worker to sweep now instead of at its next interval.  Returns
+ *		false (with a NOTICE) when there is no worker to wake.
+ */
+Datum
+protea_reaper_wake(PG_FUNCTION_ARGS)
+{
+	ReaperStatus status;
+
+	if (!reaper_status_read(&status))
+	{
+		notice_not_preloaded();
+		PG_RETURN_BOOL(false);
+	}
+	if (!reaper_status_request_wake())
+	{
+		ereport(NOTICE,
+				(errmsg("the protea_reaper background worker is not running right now"),
+				 errhint("The postmaster restarts it within seconds; see protea_reaper_status().")));
+		PG_RETURN_BOOL(false);
+	}
+	PG_RETURN_BOOL(true);
+}
