@@ -260,6 +260,39 @@ enum_label_cmp(const void *a, const void *b)
 }
 
 /*
+ * enum_labels
+ *		The labels of the enum typid in the type's order, and as one quoted
+ *		list for messages.
+ */
+static const char **
+enum_labels(Oid typid, int *n, StringInfo found)
+{
+	CatCList   *list = SearchSysCacheList1(ENUMTYPOIDNAME, ObjectIdGetDatum(typid));
+	EnumLabel  *sorted = palloc(Max(list->n_members, 1) * sizeof(EnumLabel));
+	const char **labels = palloc(Max(list->n_members, 1) * sizeof(char *));
+
+	*n = list->n_members;
+	for (int i = 0; i < *n; i++)
+	{
+		Form_pg_enum en = (Form_pg_enum) GETSTRUCT(&list->members[i]->tuple);
+
+		sorted[i].sortorder = en->enumsortorder;
+		sorted[i].label = pstrdup(NameStr(en->enumlabel));
+	}
+	ReleaseSysCacheList(list);
+	qsort(sorted, *n, sizeof(EnumLabel), enum_label_cmp);
+
+	initStringInfo(found);
+	for (int i = 0; i < *n; i++)
+	{
+		labels[i] = sorted[i].label;
+		appendStringInfo(found, "%s%s", i > 0 ? ", " : "",
+						 quote_literal_cstr(labels[i]));
+	}
+	return labels;
+}
+
+/*
  * resolve_enum_labels
  *		The running, failed and queued labels of the enum typid, as the type
  *		spells them.  No running or failed label is an ERROR naming the
@@ -268,37 +301,13 @@ enum_label_cmp(const void *a, const void *b)
 static void
 resolve_enum_labels(ReaperTables *tables, Oid typid)
 {
-	CatCList   *list = SearchSysCacheList1(ENUMTYPOIDNAME, ObjectIdGetDatum(typid));
-	int			n = list->n_members;
-	EnumLabel  *sorted = palloc(Max(n, 1) * sizeof(EnumLabel));
-	const char **labels = palloc(Max(n, 1) * sizeof(char *));
 	char	   *type_name = format_type_be(typid);
 	StringInfoData found;
-	const char *running;
-	const char *failed;
-	const char *queued;
-
-	for (int i = 0; i < n; i++)
-	{
-		Form_pg_enum en = (Form_pg_enum) GETSTRUCT(&list->members[i]->tuple);
-
-		sorted[i].sortorder = en->enumsortorder;
-		sorted[i].label = pstrdup(NameStr(en->enumlabel));
-	}
-	ReleaseSysCacheList(list);
-	qsort(sorted, n, sizeof(EnumLabel), enum_label_cmp);
-
-	initStringInfo(&found);
-	for (int i = 0; i < n; i++)
-	{
-		labels[i] = sorted[i].label;
-		appendStringInfo(&found, "%s%s", i > 0 ? ", " : "",
-						 quote_literal_cstr(labels[i]));
-	}
-
-	running = find_label(labels, n, "running", type_name, found.data);
-	failed = find_label(labels, n, "failed", type_name, found.data);
-	queued = find_label(labels, n, "queued", type_name, found.data);
+	int			n;
+	const char **labels = enum_labels(typid, &n, &found);
+	const char *running = find_label(labels, n, "running", type_name, found.data);
+	const char *failed = find_label(labels, n, "failed", type_name, found.data);
+	const char *queued = find_label(labels, n, "queued", type_name, found.data);
 
 	if (running == NULL || failed == NULL)
 		ereport(ERROR,
@@ -312,7 +321,6 @@ resolve_enum_labels(ReaperTables *tables, Oid typid)
 	tables->running_label = pstrdup(running);
 	tables->failed_label = pstrdup(failed);
 	tables->queued_label = queued ? pstrdup(queued) : NULL;
-
 	tables->is_running = psprintf("j.status = %s", quote_literal_cstr(running));
 	tables->failed_value = quote_literal_cstr(failed);
 	if (queued != NULL)

@@ -5,7 +5,7 @@
 #   sudo MAJORS="16 19" bash test/versions.sh
 #
 # Runs test/run.sh once per major (PG_MAJOR=NN; test/lib.sh says where each
-# server comes from), one after another, each with its output in
+# server comes from), in LANES (2) lanes at once, each with its output in
 # $PROTEA_CACHE/logs/runNN.log (shown in full when that major fails),
 # then prints a table (major, exact server version, passed, failed,
 # seconds) and ends with the overall "N passed, N failed"; exits non-zero
@@ -14,19 +14,51 @@ set -u
 . "$(dirname "$0")/lib.sh"
 
 MAJORS=${MAJORS:-"15 16 17 18"}
+# Majors run in this many lanes at once: the suites mostly wait on
+# servers, so two lanes on two cores take about half the time
+LANES=${LANES:-2}
 LOGS=$PROTEA_CACHE/logs
 mkdir -p "$LOGS"
 TOTAL_PASSED=0
 TOTAL_FAILED=0
 TABLE=""
 
-for major in $MAJORS; do
-    log=$LOGS/run$major.log
-    say "PostgreSQL $major (log: $log)"
+# run_major NN: test/run.sh for that major; its result in $LOGS/resultNN
+run_major() {
+    local major=$1 log=$LOGS/run$1.log t0 rc
     t0=$(date +%s)
     PG_MAJOR=$major bash "$REPO/test/run.sh" > "$log" 2>&1
     rc=$?
-    seconds=$(( $(date +%s) - t0 ))
+    echo "$rc $(( $(date +%s) - t0 ))" > "$LOGS/result$major"
+}
+
+# First every server, one after another (apt and dpkg take one client at a
+# time): installed, built or made the first time, then found complete
+set -- $MAJORS
+for major in "$@"; do
+    PG_MAJOR=$major bash -c '. "$1/test/lib.sh" && ensure_server' _ "$REPO" ||
+        { echo "PostgreSQL $major: no server"; echo; echo "0 passed, 1 failed"; exit 1; }
+done
+
+# The lanes: major i goes to lane i % LANES, each lane one major at a time
+lane_pids=""
+for ((lane = 0; lane < LANES; lane++)); do
+    lane_majors=""
+    i=0
+    for major in "$@"; do
+        [ $((i % LANES)) -eq $lane ] && lane_majors="$lane_majors $major"
+        i=$((i + 1))
+    done
+    [ -n "$lane_majors" ] || continue
+    say "lane $lane: PostgreSQL$lane_majors (logs: $LOGS/runNN.log)"
+    ( for major in $lane_majors; do rm -f "$LOGS/result$major"; run_major "$major"; done ) &
+    lane_pids="$lane_pids $!"
+done
+wait $lane_pids
+
+for major in "$@"; do
+    log=$LOGS/run$major.log
+    read -r rc seconds < "$LOGS/result$major" 2>/dev/null || { rc=1; seconds=?; }
     # run.sh's last lines: "PostgreSQL NN: PostgreSQL 17.12 (...)", "N passed, N failed"
     version=$(sed -n 's/^PostgreSQL [0-9]*: PostgreSQL \([^ ]*\).*/\1/p' "$log" | tail -n 1)
     counts=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
