@@ -7,13 +7,9 @@
 -- back; other tables mean a clean memory.
 --
 -- Lookups are counted as scans of job_event in its statistics (flushed
--- with pg_stat_force_next_flush()): a sweep reads job_event for nothing
--- else.
+-- with pg_stat_force_next_flush(); job_event_scans() is in setup.sql): a
+-- sweep reads job_event for nothing else.
 --
-CREATE FUNCTION job_event_scans() RETURNS bigint LANGUAGE sql AS $$
-    SELECT coalesce(seq_scan, 0) + coalesce(idx_scan, 0)
-      FROM pg_stat_user_tables WHERE relid = 'job_event'::regclass
-$$;
 
 -- A new session remembers nothing: jobs 1, 2 and 4 are past the timeout,
 -- each one's last event is looked up; 1 and 4 are failed, 2 is alive.
@@ -109,4 +105,3 @@ SELECT protea_reaper_run_once() AS reaped;
 \c
 SELECT protea_reaper_run_once() AS reaped;
 
-DROP FUNCTION job_event_scans();

@@ -70,10 +70,6 @@ SELECT right(job_id::text, 2) AS job, verdict FROM protea_reaper_running_jobs()
 -- Every job past the timeout leased: a new session's idle sweep counts them
 -- alive from the job table alone, looking no event up (scans of job_event,
 -- as in known_alive.sql)
-CREATE FUNCTION job_event_scans() RETURNS bigint LANGUAGE sql AS $$
-    SELECT coalesce(seq_scan, 0) + coalesce(idx_scan, 0)
-      FROM pg_stat_user_tables WHERE relid = 'job_event'::regclass
-$$;
 SELECT fixture_load();
 UPDATE job SET leased_until = now() + '1 h'::interval
  WHERE status = 'RUNNING' AND started_at < now() - '6 h'::interval;
@@ -87,7 +83,6 @@ SELECT job_event_scans() - :scans AS lookups;
 -- statement) and failed
 UPDATE job SET leased_until = NULL WHERE id = '00000000-0000-0000-0000-000000000004';
 SELECT protea_reaper_run_once() AS reaped;
-DROP FUNCTION job_event_scans();
 
 -- Older PROTEA has no leased_until: the events alone decide, and the list
 -- shows no lease

@@ -40,6 +40,13 @@ CREATE FUNCTION fixture_load() RETURNS void LANGUAGE sql AS $$
       ('00000000-0000-0000-0000-000000000007', now() - '8 h 30 min'::interval, 'job.progress', 'old')) AS v;
 $$;
 
+-- How many times job_event was scanned (after pg_stat_force_next_flush()):
+-- a sweep reads job_event only to look up a job's last event
+CREATE FUNCTION job_event_scans() RETURNS bigint LANGUAGE sql AS $$
+    SELECT coalesce(seq_scan, 0) + coalesce(idx_scan, 0)
+      FROM pg_stat_user_tables WHERE relid = 'job_event'::regclass
+$$;
+
 CREATE EXTENSION protea_reaper;
 
 -- What the extension installs
