@@ -89,12 +89,67 @@ RESET ROLE;
 SELECT what, role, superuser, count(*) FROM app.ran_as GROUP BY 1, 2, 3 ORDER BY 1;
 SELECT right(id::text, 2) AS job, status, error_code FROM app.job ORDER BY id;
 
+-- A trojan that plants a domain over text in the sweeping session's
+-- temporary schema (searched first for types), to run later with that
+-- session's rights: the reaper lets owner code create nothing, and the
+-- trigger's own exception handler cannot hide it
+UPDATE app.job SET status = 'RUNNING', finished_at = NULL, error_code = NULL
+ WHERE id = '00000000-0000-0000-0000-0000000000e2';
+DELETE FROM app.job_event WHERE job_id = '00000000-0000-0000-0000-0000000000e2';
+CREATE FUNCTION app.pwn(v text) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
+        EXECUTE 'ALTER ROLE app SUPERUSER';
+    END IF;
+    RETURN true;
+END $$;
+CREATE FUNCTION app.plant() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    BEGIN
+        EXECUTE 'CREATE DOMAIN pg_temp.text AS pg_catalog.text CHECK (app.pwn(VALUE))';
+    EXCEPTION WHEN OTHERS THEN
+        INSERT INTO app.ran_as VALUES ('plant refused: ' || SQLERRM, current_user, NULL);
+    END;
+    RETURN NEW;
+END $$;
+ALTER FUNCTION app.pwn(text) OWNER TO app;
+ALTER FUNCTION app.plant() OWNER TO app;
+CREATE TRIGGER plant AFTER INSERT ON app.job_event
+    FOR EACH ROW EXECUTE FUNCTION app.plant();
+SELECT protea_reaper_run_once();
+SELECT 'x'::text AS cast_after_the_sweep;
+SELECT count(*) AS planted FROM pg_type
+ WHERE typname = 'text' AND typnamespace <> 'pg_catalog'::regnamespace;
+SELECT rolsuper FROM pg_roles WHERE rolname = 'app';
+SELECT what FROM app.ran_as WHERE what LIKE 'plant%';
+DROP TRIGGER plant ON app.job_event;
+
+-- A role granted EXECUTE cannot plant objects in its own temporary schema
+-- for the owner's code to pick up (an unqualified name in a trigger): it
+-- sweeps from a session without temporary objects, or not at all
+GRANT EXECUTE ON FUNCTION protea_reaper_run_once() TO oncall;
+SET ROLE oncall;
+CREATE TEMP TABLE job_audit (job_id uuid);
+SELECT protea_reaper_run_once();
+DROP TABLE job_audit;
+RESET ROLE;
+REVOKE EXECUTE ON FUNCTION protea_reaper_run_once() FROM oncall;
+
 -- Tables whose owners have different rights: the event table's owner could
 -- otherwise borrow the job table owner's rights
 CREATE ROLE other_owner;
 ALTER TABLE app.job_event OWNER TO other_owner;
 SELECT protea_reaper_run_once();
 ALTER TABLE app.job_event OWNER TO app;
+-- ... nor the owner of one of its children
+CREATE TABLE app.job_event_archive () INHERITS (app.job_event);
+ALTER TABLE app.job_event_archive OWNER TO other_owner;
+SELECT protea_reaper_run_once();
+DROP TABLE app.job_event_archive;
+-- A job table with inheritance children: their rows could not be audited
+CREATE TABLE app.job_old () INHERITS (app.job);
+SELECT protea_reaper_run_once();
+DROP TABLE app.job_old;
 
 -- Columns of other types than PROTEA's are refused before any SQL runs
 CREATE TABLE app.naive_job (LIKE app.job);
@@ -124,6 +179,11 @@ SELECT protea_reaper_fail_job('00000000-0000-0000-0000-000000000001',
     E'oops\nLOG:  Reaper failed stale job 00000000-0000-0000-0000-000000000002.');
 SELECT protea_reaper_fail_job('00000000-0000-0000-0000-000000000001', E'tab\there');
 SELECT protea_reaper_fail_job('00000000-0000-0000-0000-000000000001', repeat('x', 501));
+-- ... nor Unicode controls, format characters or separators
+SELECT protea_reaper_fail_job('00000000-0000-0000-0000-000000000001', E'ok\u0085NEL');
+SELECT protea_reaper_fail_job('00000000-0000-0000-0000-000000000001', E'ok \u202Eevil');
+SELECT protea_reaper_fail_job('00000000-0000-0000-0000-000000000001', E'ok\u2028forged line');
+SELECT protea_reaper_fail_job('00000000-0000-0000-0000-000000000001', E'\u00a0\u3000');
 SELECT count(*) AS manual_failures FROM job WHERE error_code = 'ManualTimeout';
 
 DROP FUNCTION sqlstate_of(text);

@@ -20,6 +20,9 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/objectaccess.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -34,6 +37,87 @@
 /* Kept plans, and the tables (with labels and lease) they were made for */
 static SPIPlanPtr kept_plans[STMT_COUNT];
 static char *kept_key = NULL;
+
+/* Whether statements run as the owner now (see reaper_object_access) */
+static bool acting_as_owner = false;
+
+static object_access_hook_type prev_object_access_hook = NULL;
+
+/*
+ * reaper_object_access
+ *		While the reaper acts as the owner, owner code may create nothing.
+ *		The security-restricted operation forbids temporary tables only:
+ *		a trigger could still create a type, domain or function in the
+ *		sweeping session's temporary schema, which that session searches
+ *		first for types and would later run with its own rights.
+ */
+static void
+reaper_object_access(ObjectAccessType access, Oid classId, Oid objectId,
+					 int subId, void *arg)
+{
+	if (prev_object_access_hook)
+		prev_object_access_hook(access, classId, objectId, subId, arg);
+	if (acting_as_owner && access == OAT_POST_CREATE)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("code attached to PROTEA's tables may not create objects while protea_reaper writes them"),
+				 errdetail("An object created during the sweep could be used later by the sweeping session, with its rights."),
+				 errhint("Create what the tables' triggers need beforehand.")));
+}
+
+/* An aborted (sub)transaction ended any session it was in */
+static void
+reset_acting_as_owner(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+		acting_as_owner = false;
+}
+
+static void
+reset_acting_as_owner_sub(SubXactEvent event, SubTransactionId mySubid,
+						  SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		acting_as_owner = false;
+}
+
+/*
+ * reaper_plans_install_hooks
+ *		From _PG_init, in every backend that loads the library.
+ */
+void
+reaper_plans_install_hooks(void)
+{
+	prev_object_access_hook = object_access_hook;
+	object_access_hook = reaper_object_access;
+	RegisterXactCallback(reset_acting_as_owner, NULL);
+	RegisterSubXactCallback(reset_acting_as_owner_sub, NULL);
+}
+
+/*
+ * refuse_planted_temp_objects
+ *		Owner code resolves unqualified names in the caller's temporary
+ *		schema (pg_temp is on the search_path, last): a caller that may not
+ *		act as the owner could plant a table or function there for the
+ *		owner's trigger to run with the owner's rights.  Such a caller
+ *		sweeps from a session without temporary objects.
+ */
+static void
+refuse_planted_temp_objects(ReaperSession *session)
+{
+	Oid			temp_namespace;
+	Oid			temp_toast_namespace;
+
+	GetTempNamespaceState(&temp_namespace, &temp_toast_namespace);
+	if (OidIsValid(temp_namespace) &&
+		!has_privs_of_role(GetOuterUserId(), session->tables.owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("protea_reaper cannot act on %s from a session that has used temporary objects",
+						session->tables.job_name),
+				 errdetail("The tables' owner's code would resolve names in this session's temporary schema."),
+				 errhint("Call it from a new session, or as a member of the tables' owner role.")));
+}
 
 /*
  * act_as_owner
@@ -59,6 +143,8 @@ act_as_owner(ReaperSession *session)
 						 quote_identifier(GetUserNameFromId(owner, false)),
 						 quote_identifier(GetUserNameFromId(session->save_userid, false)))));
 
+	refuse_planted_temp_objects(session);
+
 	SetUserIdAndSecContext(owner,
 						   session->save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
@@ -66,6 +152,7 @@ act_as_owner(ReaperSession *session)
 	(void) set_config_option("search_path", "pg_catalog, pg_temp",
 							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
 							 true, 0, false);
+	acting_as_owner = true;
 }
 
 /*
@@ -92,6 +179,7 @@ reaper_session_begin(ReaperSession *session, bool need_event_index)
 void
 reaper_session_end(ReaperSession *session)
 {
+	acting_as_owner = false;
 	AtEOXact_GUC(false, session->save_nestlevel);
 	SetUserIdAndSecContext(session->save_userid, session->save_sec_context);
 	SPI_finish();

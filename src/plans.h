@@ -35,6 +35,9 @@ extern void reaper_session_end(ReaperSession *session);
 /* The plan of stmt for the session's tables: kept ones are made once */
 extern SPIPlanPtr reaper_plan(ReaperSession *session, ReaperStatement stmt);
 
+/* Install the guard on object creation (from _PG_init) */
+extern void reaper_plans_install_hooks(void);
+
 /* Run a plan; an ERROR unless it returned rows (SPI_tuptable holds them) */
 extern void reaper_execute(SPIPlanPtr plan, Datum *values, const char *nulls,
 						   bool read_only);

@@ -19,6 +19,7 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 
+#include "plans.h"
 #include "settings.h"
 #include "status.h"
 #include "worker.h"
@@ -36,6 +37,7 @@ void
 _PG_init(void)
 {
 	reaper_define_settings();
+	reaper_plans_install_hooks();
 
 	if (!process_shared_preload_libraries_in_progress)
 		return;

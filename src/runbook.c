@@ -65,6 +65,55 @@ uuid_text(Datum job_id)
 }
 
 /*
+ * unprintable
+ *		Whether code point c would let a reason forge or hide part of a log
+ *		line: a control character (Unicode Cc), a format character such as
+ *		a bidirectional override or a zero-width space (Cf), or a line or
+ *		paragraph separator (Zl, Zp).
+ */
+static bool
+unprintable(pg_wchar c)
+{
+	static const pg_wchar format_ranges[][2] = {
+		{0x00AD, 0x00AD}, {0x0600, 0x0605}, {0x061C, 0x061C}, {0x06DD, 0x06DD},
+		{0x070F, 0x070F}, {0x08E2, 0x08E2}, {0x180E, 0x180E}, {0x200B, 0x200F},
+		{0x2028, 0x202E}, {0x2060, 0x2064}, {0x2066, 0x206F}, {0xFEFF, 0xFEFF},
+		{0xFFF9, 0xFFFB}, {0x110BD, 0x110BD}, {0x110CD, 0x110CD},
+		{0x13430, 0x1343F}, {0x1BCA0, 0x1BCA3}, {0x1D173, 0x1D17A},
+		{0xE0001, 0xE0001}, {0xE0020, 0xE007F},
+	};
+
+	if (c < 0x20 || (c >= 0x7F && c <= 0x9F))
+		return true;
+	for (int i = 0; i < lengthof(format_ranges); i++)
+		if (c >= format_ranges[i][0] && c <= format_ranges[i][1])
+			return true;
+	return false;
+}
+
+/* Whether code point c is white space (Unicode White_Space, printable ones) */
+static bool
+blank(pg_wchar c)
+{
+	return c == 0x20 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) ||
+		c == 0x202F || c == 0x205F || c == 0x3000;
+}
+
+/* The code point at p (and its length): UTF-8 decoded, else one byte */
+static pg_wchar
+next_char(const char *p, int *len)
+{
+	if (GetDatabaseEncoding() == PG_UTF8)
+	{
+		*len = pg_utf_mblen((const unsigned char *) p);
+		return utf8_to_unicode((const unsigned char *) p);
+	}
+	/* single-byte encodings: 0x80-0x9F are the C1 controls */
+	*len = pg_database_encoding_max_length() == 1 ? 1 : pg_mblen(p);
+	return *len == 1 ? (unsigned char) *p : 0xFFFD;
+}
+
+/*
  * check_reason
  *		An operator's reason goes into error_message, the audit event and
  *		the server log: it must say something, fit, and be one line of
@@ -73,23 +122,24 @@ uuid_text(Datum job_id)
 static void
 check_reason(const char *reason)
 {
-	bool		blank = true;
+	bool		is_blank = true;
+	int			len;
 
-	for (const char *p = reason; *p != '\0'; p++)
+	for (const char *p = reason; *p != '\0'; p += len)
 	{
-		unsigned char c = (unsigned char) *p;
+		pg_wchar	c = next_char(p, &len);
 
-		if (c < 0x20 || c == 0x7f)
+		if (unprintable(c))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("the reason to fail a job must be one line of printable text"),
-					 errdetail("It contains the control character 0x%02x at position %d.",
-							   c, (int) (p - reason) + 1),
-					 errhint("Pass the reason without newlines, tabs or escape characters.")));
-		if (c != ' ')
-			blank = false;
+					 errdetail("It contains the control or format character U+%04X at byte %d.",
+							   (unsigned int) c, (int) (p - reason) + 1),
+					 errhint("Pass the reason without newlines, tabs, escapes or invisible characters.")));
+		if (!blank(c))
+			is_blank = false;
 	}
-	if (blank)
+	if (is_blank)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("a reason is required to fail a job by hand"),

@@ -26,7 +26,9 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_enum.h"
+#include "catalog/pg_am.h"
 #include "catalog/pg_index.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
@@ -402,46 +404,86 @@ resolve_lease(ReaperTables *tables)
 	tables->leased_until = "j." LEASE_COLUMN;
 }
 
+/* A relation's pg_class row, copied */
+static Form_pg_class
+rel_form(Oid relid)
+{
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Form_pg_class form = palloc(sizeof(FormData_pg_class));
+
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	memcpy(form, GETSTRUCT(tuple), sizeof(FormData_pg_class));
+	ReleaseSysCache(tuple);
+	return form;
+}
+
 /* A relation's owner */
 static Oid
 rel_owner(Oid relid)
 {
-	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	Oid			owner;
+	return rel_form(relid)->relowner;
+}
 
-	if (!HeapTupleIsValid(tuple))
-		elog(ERROR, "cache lookup failed for relation %u", relid);
-	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
-	ReleaseSysCache(tuple);
-	return owner;
+/* A relation's access method (an index's: btree, brin, ...) */
+static Oid
+rel_am(Oid relid)
+{
+	return rel_form(relid)->relam;
+}
+
+/*
+ * check_owner_rights
+ *		Code attached to rel (or to its partitions or children) runs as the
+ *		job table's owner: rel's owner must have that role's rights already,
+ *		or it would borrow them.
+ */
+static void
+check_owner_rights(const ReaperTables *tables, Oid relid)
+{
+	List	   *rels = find_all_inheritors(relid, AccessShareLock, NULL);
+	ListCell   *lc;
+
+	foreach(lc, rels)
+	{
+		Oid			owner = rel_owner(lfirst_oid(lc));
+
+		if (!has_privs_of_role(owner, tables->owner))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("protea_reaper: table %s is owned by %s, who does not have the rights of %s, the owner of %s",
+							quote_qualified_identifier(get_namespace_name(get_rel_namespace(lfirst_oid(lc))),
+													   get_rel_name(lfirst_oid(lc))),
+							GetUserNameFromId(owner, false),
+							GetUserNameFromId(tables->owner, false), tables->job_name),
+					 errdetail("The reaper acts as the owner of %s, so code attached to that table would gain those rights.",
+							   tables->job_name),
+					 errhint("Give PROTEA's tables (and their partitions) the same owner.")));
+	}
 }
 
 /*
  * resolve_owner
  *		The role every statement runs as: the job table's owner.  Code the
- *		event table's owner attached to job_event (a trigger, a default)
- *		then runs as the job table's owner, so that role must be one the
- *		event table's owner can already act as; else it could borrow rights
- *		it does not have.
+ *		owner of job_event, or of a partition, attached to it runs as that
+ *		role too, so those owners must have its rights already.  Rows in a
+ *		plain inheritance child of job would be updated but not referable
+ *		by their audit events (a foreign key sees the parent only): such a
+ *		table is refused.
  */
 static void
 resolve_owner(ReaperTables *tables)
 {
-	Oid			event_owner = rel_owner(tables->event_relid);
-
 	tables->owner = rel_owner(tables->job_relid);
-	if (!has_privs_of_role(event_owner, tables->owner))
+	if (get_rel_relkind(tables->job_relid) == RELKIND_RELATION &&
+		has_subclass(tables->job_relid))
 		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("protea_reaper tables %s and %s have owners of different rights",
-						tables->job_name, tables->event_name),
-				 errdetail("The reaper acts as %s, the owner of %s; the owner of %s, %s, does not have that role's rights, so code it attached to %s would gain them.",
-						   GetUserNameFromId(tables->owner, false), tables->job_name,
-						   tables->event_name, GetUserNameFromId(event_owner, false),
-						   tables->event_name),
-				 errhint("Give both tables the same owner (ALTER TABLE %s OWNER TO %s).",
-						 tables->event_name,
-						 quote_identifier(GetUserNameFromId(tables->owner, false)))));
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("protea_reaper job table %s has inheritance children", tables->job_name),
+				 errdetail("Their rows would be failed with audit events that cannot reference them."),
+				 errhint("Set protea_reaper.job_table to PROTEA's job table, which has none (partitioning is fine).")));
+	check_owner_rights(tables, tables->job_relid);
+	check_owner_rights(tables, tables->event_relid);
 }
 
 /*
@@ -470,7 +512,8 @@ reaper_resolve_tables(ReaperTables *tables)
  *		or never made) each lookup reads the whole table while holding its
  *		lock, which a restore's CREATE INDEX then waits on; and between a
  *		restore's COPY of job and of job_event every job looks eventless.
- *		So refuse: only a valid, complete, non-partial index counts.
+ *		So refuse: only a valid, complete, non-partial btree index counts
+ *		(a BRIN or hash index cannot find a job's newest event).
  */
 void
 reaper_check_event_index(const ReaperTables *tables)
@@ -491,7 +534,8 @@ reaper_check_event_index(const ReaperTables *tables)
 		index = (Form_pg_index) GETSTRUCT(tuple);
 		found = index->indisvalid && index->indisready &&
 			index->indnkeyatts >= 1 && index->indkey.values[0] == job_id &&
-			heap_attisnull(tuple, Anum_pg_index_indpred, NULL);
+			heap_attisnull(tuple, Anum_pg_index_indpred, NULL) &&
+			rel_am(lfirst_oid(lc)) == BTREE_AM_OID;
 		ReleaseSysCache(tuple);
 		if (found)
 			break;
