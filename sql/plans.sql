@@ -22,13 +22,11 @@ SET client_min_messages = log;
 \set VERBOSITY terse
 
 -- The first sweep plans what it runs (and the foreign key check of the
--- audit rows): the plain scan of an idle sweep and its look at the leases
--- of the jobs not known alive, which a job table with leases runs even with
--- nothing remembered (a leased job needs no event lookup), find jobs that
--- are neither leased nor known alive, so the first statement runs too:
--- jobs 1 and 4 are failed, 2 is alive
+-- audit rows): with nothing remembered, the first statement alone: jobs 1
+-- and 4 are failed, 2 is alive
 SELECT protea_reaper_run_once() AS reaped;
--- Job 2 is now known alive: the plain scan alone answers
+-- Job 2 is now known alive: the plain scan of an idle sweep is planned, and
+-- answers alone
 SELECT protea_reaper_run_once() AS reaped;
 -- From now on nothing is planned but the calling SELECT
 SELECT protea_reaper_run_once() AS reaped;
@@ -39,7 +37,9 @@ SELECT protea_reaper_run_once() AS reaped;
 SELECT protea_reaper_run_once() AS reaped;
 
 -- Other thresholds are parameters of the same plans: a lowered timeout
--- makes job 3 a candidate, looked up and failed without a new plan
+-- makes job 3 a candidate, not known alive; the look at the leases (planned
+-- now, at its first use) finds none, and the first statement fails it
+-- without a new plan
 SET protea_reaper.timeout_seconds = 1800;
 SELECT protea_reaper_run_once() AS reaped;
 RESET protea_reaper.timeout_seconds;

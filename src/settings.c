@@ -175,16 +175,24 @@ reaper_define_settings(void)
  * reaper_check_thresholds
  *		A timeout no longer than the stall window means a silent job is
  *		failed as soon as it is timeout_seconds old: legal, but rarely meant.
- *		Say so where it takes effect.
+ *		Say so where it takes effect: once per pair of values in a backend
+ *		(the worker's reloads, a session's manual sweeps).
  */
 void
 reaper_check_thresholds(void)
 {
-	if (reaper_timeout_seconds <= reaper_stall_seconds)
-		ereport(WARNING,
-				(errmsg("protea_reaper.timeout_seconds (%d) is not longer than protea_reaper.stall_seconds (%d)",
-						reaper_timeout_seconds, reaper_stall_seconds),
-				 errdetail("A job with no job_event since it started is failed as soon as it is %d s old.",
-						   reaper_timeout_seconds),
-				 errhint("Set protea_reaper.timeout_seconds above protea_reaper.stall_seconds, e.g. the 6 h / 30 min defaults.")));
+	static int	warned_timeout = 0;
+	static int	warned_stall = 0;
+
+	if (reaper_timeout_seconds > reaper_stall_seconds ||
+		(reaper_timeout_seconds == warned_timeout && reaper_stall_seconds == warned_stall))
+		return;
+	warned_timeout = reaper_timeout_seconds;
+	warned_stall = reaper_stall_seconds;
+	ereport(WARNING,
+			(errmsg("protea_reaper.timeout_seconds (%d) is not longer than protea_reaper.stall_seconds (%d)",
+					reaper_timeout_seconds, reaper_stall_seconds),
+			 errdetail("A job with no job_event since it started is failed as soon as it is %d s old.",
+					   reaper_timeout_seconds),
+			 errhint("Set protea_reaper.timeout_seconds above protea_reaper.stall_seconds, e.g. the 6 h / 30 min defaults.")));
 }

@@ -39,6 +39,14 @@
 /* The level of "Reaper skipped live job." and "Reaper skipped locked job." */
 #define SKIPPED_LOG_LEVEL (reaper_log_skipped ? LOG : DEBUG1)
 
+/*
+ * Whether the last first statement in this backend found every candidate
+ * kept alive by its lease: then, with nothing remembered, the idle fast
+ * path can still answer by looking at the leases; otherwise trying it
+ * first would only add a scan.
+ */
+static bool leases_answered = false;
+
 /* The error_message of a job the sweep fails */
 static char *
 timeout_message(void)
@@ -151,7 +159,7 @@ all_known_alive(ReaperSession *session, Datum *values, ReaperSweepResult *result
 	uint64		candidates;
 
 	/* then only the first statement can answer: do not scan twice */
-	if ((known_alive_is_empty() && !leases) ||
+	if ((known_alive_is_empty() && !(leases && leases_answered)) ||
 		message_level_is_interesting(SKIPPED_LOG_LEVEL))
 		return false;
 
@@ -170,7 +178,10 @@ all_known_alive(ReaperSession *session, Datum *values, ReaperSweepResult *result
 		unknown[n_unknown++] = id;
 	}
 	if (n_unknown > 0 && !all_leased(session, values, unknown, n_unknown))
+	{
+		leases_answered = false;
 		return false;
+	}
 
 	result->alive = candidates;
 	return true;
@@ -206,7 +217,10 @@ first_batch_row(ReaperSweepResult *result, HeapTuple tuple, const char *message)
 	/* a lease is read again at each sweep: only an event is remembered */
 	(void) spi_datum(tuple, FIRST_LEASED_UNTIL, &isnull);
 	if (!isnull)
+	{
+		result->leased++;
 		return;
+	}
 	last_event = spi_datum(tuple, FIRST_LAST_EVENT, &isnull);
 	id = spi_datum(tuple, FIRST_ID, &isnull);
 	if (!isnull)
@@ -232,6 +246,8 @@ run_first_batch(ReaperSession *session, ReaperSweepResult *result,
 	reaper_execute(reaper_plan(session, STMT_FIRST_BATCH), values, NULL, false);
 	for (uint64 i = 0; i < SPI_processed; i++)
 		first_batch_row(result, SPI_tuptable->vals[i], message);
+	leases_answered = result->judged_stale == 0 && result->leased > 0 &&
+		result->leased == result->alive;
 	return result->pending - before;
 }
 

@@ -20,6 +20,7 @@ typedef struct ReaperSweepResult
 	uint64		pending;		/* jobs failed in the batch not yet ended */
 	uint64		pending_unlogged;
 	uint64		alive;			/* past the timeout, kept by a lease or event */
+	uint64		leased;			/* of those, kept by a lease (first batch) */
 	uint64		judged_stale;	/* candidates the first batch found stale */
 	uint64		skipped_locked; /* stale, but another transaction held them */
 	bool		braked;			/* stopped at max_jobs */
