@@ -31,6 +31,7 @@ typedef struct ReaperShared
 	Latch	   *latch;			/* the worker's, to wake it; NULL if none */
 	bool		wake;			/* protea_reaper_wake() asked for a sweep */
 	char		role[NAMEDATALEN];	/* the worker connects as (empty: bootstrap) */
+	bool		connect_failed; /* status.last_error says why it did not start */
 	ReaperStatus status;		/* what protea_reaper_status() shows */
 } ReaperShared;
 
@@ -167,6 +168,7 @@ worker_exit(int code, Datum arg)
 				 shared->role[0] ? "role \"" : "the bootstrap superuser",
 				 shared->role, shared->role[0] ? "\"" : "");
 		shared->status.last_error_at = GetCurrentTimestamp();
+		shared->connect_failed = true;
 	}
 	else
 		shared->status.state = REAPER_RESTARTING;
@@ -206,6 +208,13 @@ reaper_status_worker_started(void)
 	shared->latch = MyLatch;
 	shared->status.started_at = GetCurrentTimestamp();
 	shared->status.state = REAPER_IDLE;
+	/* why it could not start is history once it has */
+	if (shared->connect_failed)
+	{
+		shared->status.last_error[0] = '\0';
+		shared->status.last_error_at = 0;
+		shared->connect_failed = false;
+	}
 	SpinLockRelease(&shared->mutex);
 }
 
@@ -268,6 +277,7 @@ reaper_status_cycle_failed(TimestampTz end, const char *message,
 	shared->status.last_waiting = 0;
 	strlcpy(shared->status.last_error, message, REAPER_ERROR_LEN);
 	shared->status.last_error_at = end;
+	shared->connect_failed = false;
 	SpinLockRelease(&shared->mutex);
 }
 

@@ -34,6 +34,9 @@ $node->safe_psql('postgres', 'CREATE ROLE reaper LOGIN');
 my $pid = wait_for_worker($node);
 is($node->safe_psql('postgres', "SELECT usename FROM pg_stat_activity WHERE pid = $pid"),
 	'reaper', 'the worker runs as protea_reaper.role');
+is($node->safe_psql('postgres',
+		q{SELECT coalesce(last_error, '') LIKE 'could not connect%' FROM protea_reaper_status()}),
+	'f', 'once it has started, why it could not is no longer shown');
 
 # A role that is not the owner, even with every grant on the tables, may not
 # write them as the owner: each cycle fails, saying how to fix it, and the
