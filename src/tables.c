@@ -441,8 +441,12 @@ rel_am(Oid relid)
 static void
 check_owner_rights(const ReaperTables *tables, Oid relid)
 {
-	List	   *rels = find_all_inheritors(relid, AccessShareLock, NULL);
+	List	   *rels;
 	ListCell   *lc;
+
+	/* pg_class says whether there are any (a cache lookup, not a scan) */
+	rels = has_subclass(relid) ? find_all_inheritors(relid, AccessShareLock, NULL) :
+		list_make1_oid(relid);
 
 	foreach(lc, rels)
 	{
