@@ -105,6 +105,11 @@ BEGIN
 END $$;
 CREATE FUNCTION app.plant() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    -- a subtransaction of its own, aborted, does not lift the guard
+    BEGIN
+        PERFORM 1 / 0;
+    EXCEPTION WHEN division_by_zero THEN NULL;
+    END;
     BEGIN
         EXECUTE 'CREATE DOMAIN pg_temp.text AS pg_catalog.text CHECK (app.pwn(VALUE))';
     EXCEPTION WHEN OTHERS THEN

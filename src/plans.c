@@ -20,9 +20,13 @@
  */
 #include "postgres.h"
 
+#include <limits.h>
+#include <signal.h>
+
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/objectaccess.h"
+#include "storage/latch.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -38,8 +42,21 @@
 static SPIPlanPtr kept_plans[STMT_COUNT];
 static char *kept_key = NULL;
 
-/* Whether statements run as the owner now (see reaper_object_access) */
+/*
+ * Whether statements run as the owner now (see reaper_object_access), and
+ * the subtransaction that began acting: only its abort, or an ancestor's,
+ * ends that (owner code may abort subtransactions of its own meanwhile).
+ */
 static bool acting_as_owner = false;
+static SubTransactionId acting_subid = InvalidSubTransactionId;
+
+/*
+ * The worker's hard deadline: a statement that code on the tables keeps
+ * running past twice protea_reaper.statement_timeout (a trigger can catch
+ * the cancel) ends the worker, which the postmaster starts again.
+ */
+static TimeoutId hard_deadline = MAX_TIMEOUTS;
+volatile sig_atomic_t reaper_hard_deadline_hit = false;
 
 static object_access_hook_type prev_object_access_hook = NULL;
 
@@ -77,8 +94,19 @@ static void
 reset_acting_as_owner_sub(SubXactEvent event, SubTransactionId mySubid,
 						  SubTransactionId parentSubid, void *arg)
 {
-	if (event == SUBXACT_EVENT_ABORT_SUB)
+	/* subtransaction ids grow: a later one is nested in ours */
+	if (event == SUBXACT_EVENT_ABORT_SUB && mySubid <= acting_subid)
 		acting_as_owner = false;
+}
+
+/* The hard deadline passed: end the worker as SIGTERM would (die()) */
+static void
+hard_deadline_handler(void)
+{
+	reaper_hard_deadline_hit = true;
+	ProcDiePending = true;
+	InterruptPending = true;
+	SetLatch(MyLatch);
 }
 
 /*
@@ -153,6 +181,7 @@ act_as_owner(ReaperSession *session)
 							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
 							 true, 0, false);
 	acting_as_owner = true;
+	acting_subid = GetCurrentSubTransactionId();
 }
 
 /*
@@ -266,7 +295,7 @@ reaper_plan(ReaperSession *session, ReaperStatement stmt)
  *		Run a plan.  In the worker, protea_reaper.statement_timeout bounds
  *		it: the server arms statement_timeout only for a client's query, so
  *		the worker arms it itself (and disarms it after an ERROR, see
- *		worker.c).
+ *		worker.c), and past twice that a hard deadline ends the worker.
  */
 void
 reaper_execute(SPIPlanPtr plan, Datum *values, const char *nulls, bool read_only)
@@ -275,10 +304,33 @@ reaper_execute(SPIPlanPtr plan, Datum *values, const char *nulls, bool read_only
 	int			ret;
 
 	if (timed)
+	{
+		if (hard_deadline == MAX_TIMEOUTS)
+			hard_deadline = RegisterTimeout(USER_TIMEOUT, hard_deadline_handler);
 		enable_timeout_after(STATEMENT_TIMEOUT, reaper_statement_timeout_ms);
+		enable_timeout_after(hard_deadline,
+							 reaper_statement_timeout_ms > INT_MAX / 2 ? INT_MAX :
+							 2 * reaper_statement_timeout_ms);
+	}
 	ret = SPI_execute_plan(plan, values, nulls, read_only, 0);
 	if (timed)
+	{
 		disable_timeout(STATEMENT_TIMEOUT, false);
+		disable_timeout(hard_deadline, false);
+	}
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "protea_reaper statement failed: %s", SPI_result_code_string(ret));
+}
+
+/*
+ * reaper_disarm_timers
+ *		After an ERROR in the worker: a timer armed by reaper_execute must not
+ *		fire while the worker sleeps.
+ */
+void
+reaper_disarm_timers(void)
+{
+	disable_timeout(STATEMENT_TIMEOUT, false);
+	if (hard_deadline != MAX_TIMEOUTS)
+		disable_timeout(hard_deadline, false);
 }

@@ -9,6 +9,8 @@
 #ifndef PROTEA_REAPER_PLANS_H
 #define PROTEA_REAPER_PLANS_H
 
+#include <signal.h>
+
 #include "executor/spi.h"
 
 #include "statements.h"
@@ -34,6 +36,12 @@ extern void reaper_session_end(ReaperSession *session);
 
 /* The plan of stmt for the session's tables: kept ones are made once */
 extern SPIPlanPtr reaper_plan(ReaperSession *session, ReaperStatement stmt);
+
+/* Set when the worker's hard deadline ended it (see reaper_execute) */
+extern volatile sig_atomic_t reaper_hard_deadline_hit;
+
+/* Disarm the worker's statement timers after an ERROR */
+extern void reaper_disarm_timers(void);
 
 /* Install the guard on object creation (from _PG_init) */
 extern void reaper_plans_install_hooks(void);

@@ -16,6 +16,8 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
 #include "nodes/pg_list.h"
 #include "utils/memutils.h"
 
@@ -158,7 +160,7 @@ reaplog_failed_job(const char *id, const char *operation,
 	queue_line(true, LOG,
 			   psprintf("Reaper failed stale job %s.", id),
 			   psprintf("operation %s, started_at %s, last job_event %s; %s.",
-						operation, started_at, last_event, message));
+						reaper_log_text(operation), started_at, last_event, message));
 	return true;
 }
 
@@ -170,4 +172,82 @@ void
 reaplog_at_commit(int elevel, const char *message, const char *detail)
 {
 	queue_line(false, elevel, (char *) message, (char *) detail);
+}
+
+/*
+ * reaper_unprintable
+ *		Whether code point c would let a reason forge or hide part of a log
+ *		line: a control character (Unicode Cc), a format character such as
+ *		a bidirectional override or a zero-width space (Cf), or a line or
+ *		paragraph separator (Zl, Zp).
+ */
+bool
+reaper_unprintable(pg_wchar c)
+{
+	static const pg_wchar format_ranges[][2] = {
+		{0x00AD, 0x00AD}, {0x0600, 0x0605}, {0x061C, 0x061C}, {0x06DD, 0x06DD},
+		{0x070F, 0x070F}, {0x08E2, 0x08E2}, {0x180E, 0x180E}, {0x200B, 0x200F},
+		{0x2028, 0x202E}, {0x2060, 0x2064}, {0x2066, 0x206F}, {0xFEFF, 0xFEFF},
+		{0xFFF9, 0xFFFB}, {0x110BD, 0x110BD}, {0x110CD, 0x110CD},
+		{0x13430, 0x1343F}, {0x1BCA0, 0x1BCA3}, {0x1D173, 0x1D17A},
+		{0xE0001, 0xE0001}, {0xE0020, 0xE007F},
+	};
+
+	if (c < 0x20 || (c >= 0x7F && c <= 0x9F))
+		return true;
+	for (int i = 0; i < lengthof(format_ranges); i++)
+		if (c >= format_ranges[i][0] && c <= format_ranges[i][1])
+			return true;
+	return false;
+}
+
+/* Whether code point c is white space (Unicode White_Space, printable ones) */
+bool
+reaper_blank(pg_wchar c)
+{
+	return c == 0x20 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) ||
+		c == 0x202F || c == 0x205F || c == 0x3000;
+}
+
+/* The code point at p (and its length): UTF-8 decoded, else one byte */
+pg_wchar
+reaper_next_char(const char *p, int *len)
+{
+	if (GetDatabaseEncoding() == PG_UTF8)
+	{
+		*len = pg_utf_mblen((const unsigned char *) p);
+		return utf8_to_unicode((const unsigned char *) p);
+	}
+	/* single-byte encodings: 0x80-0x9F are the C1 controls */
+	*len = pg_database_encoding_max_length() == 1 ? 1 : pg_mblen(p);
+	return *len == 1 ? (unsigned char) *p : 0xFFFD;
+}
+
+/*
+ * reaper_log_text
+ *		Text an application or a table owner wrote (an operation, a status
+ *		label), quoted for a log line, with every unprintable character
+ *		escaped: it cannot end the line or pass for another field.
+ */
+char *
+reaper_log_text(const char *s)
+{
+	StringInfoData out;
+	int			len;
+
+	initStringInfo(&out);
+	appendStringInfoChar(&out, '"');
+	for (const char *p = s; *p != '\0'; p += len)
+	{
+		pg_wchar	c = reaper_next_char(p, &len);
+
+		if (reaper_unprintable(c))
+			appendStringInfo(&out, c <= 0xFF ? "\\x%02X" : "\\u%04X", (unsigned int) c);
+		else if (*p == '"' || *p == '\\')
+			appendStringInfo(&out, "\\%c", *p);
+		else
+			appendBinaryStringInfo(&out, p, len);
+	}
+	appendStringInfoChar(&out, '"');
+	return out.data;
 }

@@ -9,6 +9,8 @@
 #ifndef PROTEA_REAPER_REAPLOG_H
 #define PROTEA_REAPER_REAPLOG_H
 
+#include "mb/pg_wchar.h"
+
 /* Per-job lines one sweep writes at most; the rest are counted */
 #define REAPLOG_MAX_JOB_LINES 100
 
@@ -28,5 +30,15 @@ extern bool reaplog_failed_job(const char *id, const char *operation,
  * summary of a sweep that runs inside its caller's transaction).
  */
 extern void reaplog_at_commit(int elevel, const char *message, const char *detail);
+
+/*
+ * Text in log lines.  An operator's reason must be one printable line; an
+ * application's or owner's text (an operation, a status label) is quoted
+ * and escaped.
+ */
+extern bool reaper_unprintable(pg_wchar c);
+extern bool reaper_blank(pg_wchar c);
+extern pg_wchar reaper_next_char(const char *p, int *len);
+extern char *reaper_log_text(const char *s);
 
 #endif							/* PROTEA_REAPER_REAPLOG_H */

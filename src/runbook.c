@@ -65,55 +65,6 @@ uuid_text(Datum job_id)
 }
 
 /*
- * unprintable
- *		Whether code point c would let a reason forge or hide part of a log
- *		line: a control character (Unicode Cc), a format character such as
- *		a bidirectional override or a zero-width space (Cf), or a line or
- *		paragraph separator (Zl, Zp).
- */
-static bool
-unprintable(pg_wchar c)
-{
-	static const pg_wchar format_ranges[][2] = {
-		{0x00AD, 0x00AD}, {0x0600, 0x0605}, {0x061C, 0x061C}, {0x06DD, 0x06DD},
-		{0x070F, 0x070F}, {0x08E2, 0x08E2}, {0x180E, 0x180E}, {0x200B, 0x200F},
-		{0x2028, 0x202E}, {0x2060, 0x2064}, {0x2066, 0x206F}, {0xFEFF, 0xFEFF},
-		{0xFFF9, 0xFFFB}, {0x110BD, 0x110BD}, {0x110CD, 0x110CD},
-		{0x13430, 0x1343F}, {0x1BCA0, 0x1BCA3}, {0x1D173, 0x1D17A},
-		{0xE0001, 0xE0001}, {0xE0020, 0xE007F},
-	};
-
-	if (c < 0x20 || (c >= 0x7F && c <= 0x9F))
-		return true;
-	for (int i = 0; i < lengthof(format_ranges); i++)
-		if (c >= format_ranges[i][0] && c <= format_ranges[i][1])
-			return true;
-	return false;
-}
-
-/* Whether code point c is white space (Unicode White_Space, printable ones) */
-static bool
-blank(pg_wchar c)
-{
-	return c == 0x20 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) ||
-		c == 0x202F || c == 0x205F || c == 0x3000;
-}
-
-/* The code point at p (and its length): UTF-8 decoded, else one byte */
-static pg_wchar
-next_char(const char *p, int *len)
-{
-	if (GetDatabaseEncoding() == PG_UTF8)
-	{
-		*len = pg_utf_mblen((const unsigned char *) p);
-		return utf8_to_unicode((const unsigned char *) p);
-	}
-	/* single-byte encodings: 0x80-0x9F are the C1 controls */
-	*len = pg_database_encoding_max_length() == 1 ? 1 : pg_mblen(p);
-	return *len == 1 ? (unsigned char) *p : 0xFFFD;
-}
-
-/*
  * check_reason
  *		An operator's reason goes into error_message, the audit event and
  *		the server log: it must say something, fit, and be one line of
@@ -127,16 +78,16 @@ check_reason(const char *reason)
 
 	for (const char *p = reason; *p != '\0'; p += len)
 	{
-		pg_wchar	c = next_char(p, &len);
+		pg_wchar	c = reaper_next_char(p, &len);
 
-		if (unprintable(c))
+		if (reaper_unprintable(c))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("the reason to fail a job must be one line of printable text"),
 					 errdetail("It contains the control or format character U+%04X at byte %d.",
 							   (unsigned int) c, (int) (p - reason) + 1),
 					 errhint("Pass the reason without newlines, tabs, escapes or invisible characters.")));
-		if (!blank(c))
+		if (!reaper_blank(c))
 			is_blank = false;
 	}
 	if (is_blank)
@@ -202,12 +153,12 @@ report_fail_job(const ReaperTables *tables, Datum job_id, const char *reason)
 
 	if (new_status != NULL)
 		reaplog_at_commit(LOG, psprintf("Operator failed job %s.", uuid_text(job_id)),
-						  psprintf("status %s -> %s; reason: %s", old_status,
-								   new_status, reason));
+						  psprintf("status %s -> %s; reason: %s", reaper_log_text(old_status),
+								   reaper_log_text(new_status), reason));
 	else
 		ereport(NOTICE,
 				(errmsg("job %s was not failed: its status is %s",
-						uuid_text(job_id), old_status),
+						uuid_text(job_id), reaper_log_text(old_status)),
 				 tables->queued_label != NULL ?
 				 errdetail("Only a %s or %s job can be failed; a job that has ended is left as it is.",
 						   tables->queued_label, tables->running_label) :

@@ -95,14 +95,16 @@ log_alive(HeapTuple tuple)
 		ereport(SKIPPED_LOG_LEVEL,
 				(errmsg("Reaper skipped live job."),
 				 errdetail("job %s, operation %s, started_at %s, is leased until %s.",
-						   spi_text(tuple, FIRST_ID), spi_text(tuple, FIRST_OPERATION),
+						   spi_text(tuple, FIRST_ID),
+						   reaper_log_text(spi_text(tuple, FIRST_OPERATION)),
 						   spi_text(tuple, FIRST_STARTED_AT),
 						   spi_text(tuple, FIRST_LEASED_UNTIL))));
 	else
 		ereport(SKIPPED_LOG_LEVEL,
 				(errmsg("Reaper skipped live job."),
 				 errdetail("job %s, operation %s, started_at %s, last job_event %s is within stall_seconds=%d.",
-						   spi_text(tuple, FIRST_ID), spi_text(tuple, FIRST_OPERATION),
+						   spi_text(tuple, FIRST_ID),
+						   reaper_log_text(spi_text(tuple, FIRST_OPERATION)),
 						   spi_text(tuple, FIRST_STARTED_AT),
 						   spi_text(tuple, FIRST_LAST_EVENT),
 						   reaper_stall_seconds)));

@@ -38,6 +38,7 @@
 #include "utils/timeout.h"
 #include "utils/timestamp.h"
 
+#include "plans.h"
 #include "protea_reaper.h"
 #include "settings.h"
 #include "status.h"
@@ -328,7 +329,7 @@ cycle_failed(void)
 	AbortOutOfAnyTransaction();
 
 	/* a statement timer armed by the sweep must not fire while we sleep */
-	disable_timeout(STATEMENT_TIMEOUT, false);
+	reaper_disarm_timers();
 	QueryCancelPending = false;
 
 	reaper_sweep_report(&cycle_result);
@@ -345,11 +346,20 @@ cycle_failed(void)
 static void
 report_at_exit(int code, Datum arg)
 {
-	if (!cycle_running || cycle_result.reaped == 0)
+	const char *why = "the worker exited during the cycle";
+
+	if (reaper_hard_deadline_hit)
+	{
+		why = "a statement ran past twice protea_reaper.statement_timeout: code on PROTEA's tables kept it running after the cancel";
+		ereport(LOG,
+				(errmsg("Reaper cycle failed: %s", why),
+				 errdetail("The worker exits; the postmaster starts it again in %d s.",
+						   REAPER_RESTART_SECONDS)));
+	}
+	if (!cycle_running || (cycle_result.reaped == 0 && !reaper_hard_deadline_hit))
 		return;
 	reaper_sweep_report(&cycle_result);
-	reaper_status_cycle_failed(GetCurrentTimestamp(), "the worker exited during the cycle",
-							   &cycle_result);
+	reaper_status_cycle_failed(GetCurrentTimestamp(), why, &cycle_result);
 }
 
 /*

@@ -68,7 +68,7 @@ pass('with log_skipped the live job is logged at LOG');
 $offset = -s $node->logfile;
 my $leased = add_job($node, 10, event => '1 hour', lease => '10 seconds');
 $node->wait_for_log(
-	qr/LOG:  Reaper skipped live job\.\n.*DETAIL:  job $leased, operation insert_proteins, started_at [^,]+, is leased until /,
+	qr/LOG:  Reaper skipped live job\.\n.*DETAIL:  job $leased, operation "insert_proteins", started_at [^,]+, is leased until /,
 	$offset);
 pass('a leased job is logged as leased');
 ok(stays_running($node, $leased, 3), 'a leased job without a recent event is left alone');

@@ -84,6 +84,46 @@ is(worker_pid($node), $pid, 'the worker survives it');
 $node->safe_psql('postgres', 'DROP TRIGGER slow ON job');
 ok(reaped_within($node, $slowed, 5), 'without the slow trigger the job is reaped');
 
+# ... and a trigger that catches the cancel and goes on is ended by the
+# hard deadline, twice statement_timeout: the worker exits (owner code
+# cannot catch that) and the postmaster starts it again
+$node->safe_psql('postgres', q{
+	SET ROLE app;
+	CREATE FUNCTION public.stubborn() RETURNS trigger LANGUAGE plpgsql AS $$
+	BEGIN
+		FOR i IN 1 .. 60 LOOP
+			BEGIN
+				PERFORM pg_sleep(0.5);
+			EXCEPTION WHEN query_canceled THEN NULL;
+			END;
+		END LOOP;
+		RETURN NEW;
+	END $$;
+	CREATE TRIGGER stubborn BEFORE UPDATE ON job FOR EACH ROW EXECUTE FUNCTION public.stubborn();
+});
+$offset = -s $node->logfile;
+my $stubborn = add_job($node, 9);
+$node->wait_for_log(
+	qr/LOG:  Reaper cycle failed: a statement ran past twice protea_reaper\.statement_timeout/,
+	$offset);
+$node->safe_psql('postgres', 'DROP TRIGGER stubborn ON job');
+my $pid_after = wait_for_worker($node, $pid);
+isnt($pid_after, $pid, 'a trigger that catches the cancel cannot hold the worker: it is restarted');
+$pid = $pid_after;
+ok(reaped_within($node, $stubborn, 10), 'without that trigger the job is reaped');
+
+# Text the application writes (an operation) cannot forge a log line
+$offset = -s $node->logfile;
+my $forger = add_job($node, 10);
+$node->safe_psql('postgres',
+	qq{UPDATE job SET operation = E'op, started_at x\nLOG:  Reaper failed stale job forged.' WHERE id = '$forger'});
+$node->wait_for_log(qr/Reaper failed stale job $forger\./, $offset);
+my $forge_log = slurp_file($node->logfile, $offset);
+like($forge_log, qr/DETAIL:  operation "op, started_at x\\x0ALOG:  Reaper failed stale job forged\.", started_at /,
+	'the operation is quoted and its newline escaped');
+unlike($forge_log, qr/^[^\n]*\] (?:\S+ )?LOG:  Reaper failed stale job forged\./m,
+	'so it forges no line');
+
 # A restore: job_event has no (job_id ...) index between the COPY of the
 # data and CREATE INDEX, and between COPY job and COPY job_event every job
 # looks eventless.  The worker refuses to sweep without the index.
