@@ -2,8 +2,11 @@
 
 MODULE_big = protea_reaper
 OBJS = \
+	src/doctor.o \
 	src/known_alive.o \
+	src/notify.o \
 	src/plans.o \
+	src/policy.o \
 	src/protea_reaper.o \
 	src/reaplog.o \
 	src/runbook.o \
@@ -15,11 +18,11 @@ OBJS = \
 	src/worker.o
 
 EXTENSION = protea_reaper
-DATA = sql/protea_reaper--1.0.sql
+DATA = sql/protea_reaper--1.0.sql sql/protea_reaper--1.1.sql sql/protea_reaper--1.0--1.1.sql
 PGFILEDESC = "protea_reaper - in-server reaper for stale PROTEA jobs"
 
 # pg_regress: sql/<name>.sql against expected/<name>.out
-REGRESS = setup core guards settings tables labels protea security batches known_alive api plans
+REGRESS = setup core guards settings tables labels protea security batches known_alive api plans policy doctor upgrade
 REGRESS_OPTS = --inputdir=.
 
 # pg_isolation_regress: test/isolation/specs/<name>.spec

@@ -32,11 +32,13 @@ SELECT name, position('@' IN statement) = 0 AS expanded,
   FROM protea_reaper_statements();
 SELECT statement AS later_batch FROM protea_reaper_statements()
  WHERE name = 'later_batch' \gset
-PREPARE later_batch(int, int, int, text) AS :later_batch;
+-- $1-$4 timeout, stall, max_runtime, bound; $5-$9 the policy's columns; $10 the limit
+PREPARE later_batch(int, int, int, int, text[], int[], int[], int[], bool[], int) AS :later_batch;
 BEGIN;
-CREATE TEMP TABLE by_hand AS EXECUTE later_batch(21600, 1800, 10, 'by hand');
-SELECT right(id::text, 2) AS job, last_ts IS NULL AS no_events FROM by_hand;
-SELECT count(*) AS failed_by_hand FROM job WHERE error_message = 'by hand';
+CREATE TEMP TABLE by_hand AS
+    EXECUTE later_batch(21600, 1800, 0, 21600, '{}', '{}', '{}', '{}', '{}', 10);
+SELECT right(id::text, 2) AS job, last_ts IS NULL AS no_events, message, capped FROM by_hand;
+SELECT count(*) AS failed_by_hand FROM job WHERE error_code = 'JobTimeout';
 ROLLBACK;
 DEALLOCATE later_batch;
 
@@ -53,6 +55,9 @@ SELECT protea_reaper_fail_job('00000000-0000-0000-0000-000000000001', 'x');
 SELECT count(*) FROM protea_reaper_running_jobs();
 SELECT count(*) FROM protea_reaper_statements();
 SELECT pid FROM protea_reaper_status();
+SELECT count(*) FROM protea_reaper_check();
+SELECT count(*) FROM protea_reaper_policy;
+INSERT INTO protea_reaper_policy (operation, exempt) VALUES ('insert_proteins', true);
 RESET ROLE;
 
 -- A role granted EXECUTE may sweep, without rights on the tables themselves
@@ -62,11 +67,24 @@ SELECT protea_reaper_run_once();
 SELECT count(*) FROM job;
 RESET ROLE;
 
+-- The README's grant lets a role set the policy
+GRANT SELECT, INSERT, UPDATE, DELETE ON protea_reaper_policy TO reaper_app;
+SET ROLE reaper_app;
+INSERT INTO protea_reaper_policy (operation, stall_seconds) VALUES ('insert_proteins', 3600);
+UPDATE protea_reaper_policy SET stall_seconds = 7200 WHERE operation = 'insert_proteins';
+DELETE FROM protea_reaper_policy RETURNING operation, stall_seconds;
+RESET ROLE;
+REVOKE ALL ON protea_reaper_policy FROM reaper_app;
+
 -- pg_monitor members may read the status and the running jobs
 CREATE ROLE reaper_monitor IN ROLE pg_monitor;
 SET ROLE reaper_monitor;
 SELECT state FROM protea_reaper_status();
 SELECT count(*) AS running FROM protea_reaper_running_jobs();
+SELECT count(*) > 0 AS checks FROM protea_reaper_check();
+SELECT count(*) AS policy_rows FROM protea_reaper_policy;
+-- but not change the policy
+INSERT INTO protea_reaper_policy (operation, exempt) VALUES ('insert_proteins', true);
 RESET ROLE;
 
 REVOKE EXECUTE ON FUNCTION protea_reaper_run_once() FROM reaper_app;

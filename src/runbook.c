@@ -28,7 +28,9 @@
 #include "utils/uuid.h"
 
 #include "compat.h"
+#include "notify.h"
 #include "plans.h"
+#include "policy.h"
 #include "reaplog.h"
 #include "settings.h"
 #include "status.h"
@@ -37,6 +39,7 @@
 PG_FUNCTION_INFO_V1(protea_reaper_run_once);
 PG_FUNCTION_INFO_V1(protea_reaper_fail_job);
 PG_FUNCTION_INFO_V1(protea_reaper_running_jobs);
+PG_FUNCTION_INFO_V1(protea_reaper_running_jobs_1_1);
 PG_FUNCTION_INFO_V1(protea_reaper_statements);
 PG_FUNCTION_INFO_V1(protea_reaper_status);
 PG_FUNCTION_INFO_V1(protea_reaper_wake);
@@ -54,6 +57,7 @@ protea_reaper_run_once(PG_FUNCTION_ARGS)
 	reaper_check_thresholds();
 	reaper_sweep(&result, NULL);
 	reaper_sweep_report_at_commit(&result);
+	reaper_notify_send("run_once", NULL);
 	PG_RETURN_INT64((int64) (result.reaped + result.pending));
 }
 
@@ -203,34 +207,42 @@ protea_reaper_fail_job(PG_FUNCTION_ARGS)
 	failed = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
 						  FAIL_NEW_STATUS) != NULL;
 	reaper_session_end(&session);
+	if (failed)
+	{
+		reaper_notify_start();
+		reaper_notify_job(uuid_text(PG_GETARG_DATUM(0)), false);
+		reaper_notify_send("fail_job", reason);
+	}
 	PG_RETURN_BOOL(failed);
 }
 
 /*
- * protea_reaper_running_jobs
- *		Every running job with its start, its last event, its lease and the
- *		verdict a sweep would reach now: stale, alive, leased, young or
- *		"no started_at".
+ * running_jobs
+ *		Every running job with its start, its last event, its lease, the
+ *		verdict a sweep would reach now (stale, capped, alive, leased,
+ *		young, exempt or "no started_at"), the thresholds that apply to it
+ *		and its running children: the first ncolumns of them.
  */
-Datum
-protea_reaper_running_jobs(PG_FUNCTION_ARGS)
+static Datum
+running_jobs(FunctionCallInfo fcinfo, int ncolumns)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	ReaperSession session;
-	Datum		values[2];
+	ReaperPolicy policy;
+	Datum		values[POLICY_NPARAMS];
 
 	InitMaterializedSRF(fcinfo, 0);
 	/* a definition from another version of the install script */
-	if (rsinfo->setDesc->natts != RUNNING_JOBS_COLUMNS)
+	if (rsinfo->setDesc->natts != ncolumns)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("protea_reaper_running_jobs() returns %d columns, the library %d",
-						rsinfo->setDesc->natts, RUNNING_JOBS_COLUMNS),
+						rsinfo->setDesc->natts, ncolumns),
 				 errhint("Run ALTER EXTENSION protea_reaper UPDATE.")));
 
+	reaper_policy_load(&policy);
 	reaper_session_begin(&session, true);
-	values[PARAM_TIMEOUT] = Int32GetDatum(reaper_timeout_seconds);
-	values[PARAM_STALL] = Int32GetDatum(reaper_stall_seconds);
+	reaper_policy_params(&policy, values);
 	reaper_execute(reaper_plan(&session, STMT_RUNNING_JOBS), values, NULL, true);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -242,6 +254,20 @@ protea_reaper_running_jobs(PG_FUNCTION_ARGS)
 	}
 	reaper_session_end(&session);
 	return (Datum) 0;
+}
+
+/* protea_reaper_running_jobs(), as version 1.1 of the extension declares it */
+Datum
+protea_reaper_running_jobs_1_1(PG_FUNCTION_ARGS)
+{
+	return running_jobs(fcinfo, RUNNING_JOBS_COLUMNS);
+}
+
+/* ... and as 1.0 did, until ALTER EXTENSION protea_reaper UPDATE */
+Datum
+protea_reaper_running_jobs(PG_FUNCTION_ARGS)
+{
+	return running_jobs(fcinfo, RUNNING_JOBS_COLUMNS_1_0);
 }
 
 /*

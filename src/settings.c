@@ -24,11 +24,13 @@
 
 int			reaper_timeout_seconds = 21600;
 int			reaper_stall_seconds = 1800;
+int			reaper_max_runtime_seconds = 0;
 int			reaper_batch_size = 1000;
 char	   *reaper_job_table = NULL;
 char	   *reaper_event_table = NULL;
 bool		reaper_log_skipped = false;
 bool		reaper_remember_alive = true;
+bool		reaper_notify = true;
 
 int			reaper_interval_seconds = 60;
 bool		reaper_enabled = true;
@@ -63,6 +65,22 @@ reaper_define_settings(void)
 							1800, 1, INT_MAX,
 							PGC_SUSET, GUC_UNIT_S,
 							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("protea_reaper.max_runtime_seconds",
+							"A running job that started longer ago than this is reaped even if it is alive (0: no cap).",
+							"protea_reaper_policy rows may set their own per operation.",
+							&reaper_max_runtime_seconds,
+							0, 0, INT_MAX,
+							PGC_SUSET, GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("protea_reaper.notify",
+							 "Send NOTIFY protea_reaper with the failed jobs when a sweep or protea_reaper_fail_job() commits.",
+							 NULL,
+							 &reaper_notify,
+							 true,
+							 PGC_SUSET, 0,
+							 NULL, NULL, NULL);
 
 	DefineCustomIntVariable("protea_reaper.batch_size",
 							"Maximum number of jobs failed by one statement (and, in the worker, one transaction).",

@@ -14,11 +14,13 @@
 /* Thresholds of a sweep (PGC_SUSET: postgresql.conf, or SET by a superuser) */
 extern int	reaper_timeout_seconds;
 extern int	reaper_stall_seconds;
+extern int	reaper_max_runtime_seconds;
 extern int	reaper_batch_size;
 extern char *reaper_job_table;
 extern char *reaper_event_table;
 extern bool reaper_log_skipped;
 extern bool reaper_remember_alive;
+extern bool reaper_notify;
 
 /* The background worker's schedule and limits (PGC_SIGHUP) */
 extern int	reaper_interval_seconds;

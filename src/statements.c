@@ -25,22 +25,46 @@
 #include "statements.h"
 
 /*
- * Parameters of the sweep's statements (SweepParam): $1 timeout_seconds,
- * $2 stall_seconds, $3 the batch's limit, $4 error_message; the first
- * batch's $5-$7 are described there.
+ * Every statement that judges jobs starts with the same parameters
+ * (PolicyParam): $1 timeout_seconds, $2 stall_seconds, $3
+ * max_runtime_seconds (0: no cap), $4 the bound (policy.h), and $5-$9 the
+ * rows of protea_reaper_policy, a column each.  The sweep's statements go
+ * on with $10 the batch's limit; the first batch's $11-$13 are described
+ * there.
  */
 
-/* Job j started longer than timeout_seconds ago */
-#define STARTED_BEFORE_TIMEOUT \
-	"j.started_at < now() - make_interval(secs => $1)"
+/* The policy row of job j's operation as p, all NULL when it has none */
+#define POLICY_OF_J \
+	" LEFT JOIN unnest($5::text[], $6::int4[], $7::int4[], $8::int4[], $9::bool[])" \
+	"   AS p(operation, timeout_seconds, stall_seconds, max_runtime_seconds, exempt)" \
+	"   ON p.operation = j.operation::text "
 
-/* Job j is running and past the timeout: a candidate */
+/* Job j's thresholds: its operation's row, or the settings */
+#define TIMEOUT_J "coalesce(p.timeout_seconds, $1)"
+#define STALL_J "coalesce(p.stall_seconds, $2)"
+#define MAX_RUNTIME_J "coalesce(p.max_runtime_seconds, $3)"
+#define EXEMPT_J "(p.exempt IS TRUE)"
+
+/* Job j started longer than secs ago */
+#define OLDER_THAN(secs) \
+	"j.started_at < now() - make_interval(secs => " secs ")"
+
+/* Job j ran past its runtime cap: it fails whatever its events and lease */
+#define CAPPED \
+	"(" MAX_RUNTIME_J " > 0 AND " OLDER_THAN(MAX_RUNTIME_J) ")"
+
+/*
+ * Job j is running, not exempt, and past its timeout or its cap: a
+ * candidate.  The bound $4, implied by the rest, lets an index on
+ * started_at find the candidates whatever the policy.
+ */
 #define PAST_TIMEOUT \
-	"@IS_RUNNING@ AND " STARTED_BEFORE_TIMEOUT
+	"@IS_RUNNING@ AND " OLDER_THAN("$4") " AND NOT " EXEMPT_J \
+	" AND (" OLDER_THAN(TIMEOUT_J) " OR " CAPPED ")"
 
-/* An event at ts keeps its job alive: it is within stall_seconds */
+/* An event at ts keeps job j alive: it is within j's stall_seconds */
 #define RECENT_EVENT(ts) \
-	"(" ts " > now() - make_interval(secs => $2))"
+	"(" ts " > now() - make_interval(secs => " STALL_J "))"
 
 /* A lease keeps job j alive */
 #define NOT_LEASED \
@@ -55,31 +79,58 @@
 /* Job j, with its last event le.last_ts, is stale: the README's rule */
 #define IS_STALE \
 	PAST_TIMEOUT \
-	" AND " NOT_LEASED \
-	" AND " RECENT_EVENT("le.last_ts") " IS NOT TRUE"
+	" AND (" CAPPED " OR (" NOT_LEASED \
+	" AND " RECENT_EVENT("le.last_ts") " IS NOT TRUE))"
+
+/* Why job j is failed, as its error_message */
+#define TIMEOUT_MESSAGE \
+	"CASE WHEN " CAPPED \
+	"     THEN format('Job ran past max_runtime_seconds=%s (started >%ss ago)', " \
+	MAX_RUNTIME_J ", " MAX_RUNTIME_J ")" \
+	"     WHEN " STALL_J " >= " TIMEOUT_J \
+	"     THEN format('Job stalled: no activity in %ss or since it started (started >%ss ago)', " \
+	STALL_J ", " TIMEOUT_J ")" \
+	"     ELSE format('Job stalled: no activity in %ss (started >%ss ago)', " \
+	STALL_J ", " TIMEOUT_J ") END"
+
+/* The columns of CTE "stale", for job j whose last event is last_ts */
+#define STALE_COLUMNS(last_ts) \
+	"j.id, " last_ts " AS last_ts, " TIMEOUT_J " AS timeout_seconds, " \
+	STALL_J " AS stall_seconds, " MAX_RUNTIME_J " AS max_runtime_seconds, " \
+	CAPPED " AS capped, " TIMEOUT_MESSAGE " AS message"
 
 /*
- * The reaper's write, on the rows of CTE "stale" (id, last_ts): status
+ * The reaper's write, on the rows of CTE "stale" (STALE_COLUMNS): status
  * failed, finished_at, error_code and error_message, and exactly one audit
- * event per failed job, written from the UPDATE's RETURNING.  The UPDATE
- * checks status again in the same statement, so a job that finished
- * meanwhile is never overwritten.  Defines CTEs "failed" and "audit".
+ * event per failed job, written from the UPDATE's RETURNING, with the
+ * thresholds that failed it.  The UPDATE checks status again in the same
+ * statement, so a job that finished meanwhile is never overwritten.
+ * Defines CTEs "failed" and "audit".
  */
 #define FAIL_AND_AUDIT \
 	"failed AS (" \
 	"  UPDATE @JOB@ AS j" \
 	"     SET status = @FAILED@, finished_at = now()," \
-	"         error_code = 'JobTimeout', error_message = $4" \
+	"         error_code = 'JobTimeout', error_message = s.message" \
 	"    FROM stale AS s" \
 	"   WHERE j.id = s.id AND @IS_RUNNING@" \
-	"  RETURNING j.id, j.operation, j.started_at, s.last_ts" \
+	"  RETURNING j.id, j.operation, j.started_at, s.last_ts, s.message, s.capped," \
+	"            s.timeout_seconds, s.stall_seconds, s.max_runtime_seconds" \
 	"), audit AS (" \
 	"  INSERT INTO @EVENT@ (job_id, ts, level, event, message, fields)" \
-	"  SELECT f.id, now(), 'error', 'job.timeout', $4," \
-	"         jsonb_build_object('timeout_seconds', $1, 'stall_seconds', $2," \
+	"  SELECT f.id, now(), 'error', 'job.timeout', f.message," \
+	"         jsonb_build_object('timeout_seconds', f.timeout_seconds," \
+	"                            'stall_seconds', f.stall_seconds," \
 	"                            'last_event_ts', f.last_ts)" \
+	"         || CASE WHEN f.capped" \
+	"            THEN jsonb_build_object('max_runtime_seconds', f.max_runtime_seconds)" \
+	"            ELSE '{}'::jsonb END" \
 	"    FROM failed AS f" \
 	")"
+
+/* What a batch returns of each job it failed (BatchColumn) */
+#define FAILED_COLUMNS \
+	"f.id, f.operation, f.started_at, f.last_ts, f.message, f.capped"
 
 /*
  * The batch statement: fail at most batch_size stale jobs.
@@ -91,106 +142,135 @@
  */
 static const char batch_sql[] =
 "WITH stale AS ("
-"  SELECT j.id, le.last_ts"
-"    FROM @JOB@ AS j "
+"  SELECT " STALE_COLUMNS("le.last_ts")
+"    FROM @JOB@ AS j " POLICY_OF_J
 LAST_EVENT("")
 "   WHERE " IS_STALE
-"   LIMIT $3"
+"   LIMIT $10"
 "   FOR UPDATE OF j SKIP LOCKED"
 "), " FAIL_AND_AUDIT
-"SELECT f.id, f.operation, f.started_at, f.last_ts FROM failed AS f"
+"SELECT " FAILED_COLUMNS " FROM failed AS f"
 " ORDER BY f.started_at, f.id";
+
+/* Job j is known alive: remembered ($11, $12) with an event within its stall */
+#define KNOWN_ALIVE \
+	"(k.id IS NOT NULL AND " RECENT_EVENT("k.last_ts") ")"
 
 /*
  * The first batch of a sweep: the batch statement above, plus the jobs past
  * the timeout that a lease or a recent event keeps alive, from one scan of
- * the candidates.  $5, $6: the jobs an earlier sweep found alive and their
- * last events, as remembered by known_alive.c.  Their events are not
- * looked up again, nor those of a leased job (the lateral subquery's extra
- * conditions are one-time filters, so the probe is not even started); they
- * count as alive.  Rows come back failed first (kind true), then alive
- * (kind false), then one row of kind NULL with counts: the candidates
- * judged stale, and (when $7 is false, so that their log lines would not
- * be written) the alive jobs already known, which are then not returned.
+ * the candidates.  $11, $12: the jobs an earlier sweep found alive and
+ * their last events, as remembered by known_alive.c.  The events of one
+ * still known alive are not looked up again, nor those of a leased job
+ * (the lateral subquery's extra conditions are one-time filters, so the
+ * probe is not even started); they count as alive, unless the job ran past
+ * its cap.  Rows come back failed first (kind true), then alive (kind
+ * false), then one row of kind NULL with counts: the candidates judged
+ * stale, and (when $13 is false, so that their log lines would not be
+ * written) the alive jobs already known, which are then not returned.
  */
 static const char first_sql[] =
 "WITH candidates AS MATERIALIZED ("
 "  SELECT j.id, j.operation, j.started_at,"
 "         coalesce(le.last_ts, k.last_ts) AS last_ts,"
 "         CASE WHEN @LEASED@ THEN @LEASED_UNTIL@ END AS leased_until,"
-"         k.id IS NOT NULL AS known,"
-"         @LEASED@ IS TRUE OR k.id IS NOT NULL OR " RECENT_EVENT("le.last_ts") " AS alive"
-"    FROM @JOB@ AS j"
-"    LEFT JOIN unnest($5::uuid[], $6::timestamptz[]) AS k(id, last_ts) ON k.id = j.id "
-LAST_EVENT(" AND k.id IS NULL AND " NOT_LEASED)
+"         " STALL_J " AS stall_seconds,"
+"         " KNOWN_ALIVE " AS known,"
+"         NOT " CAPPED " AND (@LEASED@ IS TRUE OR " KNOWN_ALIVE
+"                         OR " RECENT_EVENT("le.last_ts") ") AS alive"
+"    FROM @JOB@ AS j " POLICY_OF_J
+"    LEFT JOIN unnest($11::uuid[], $12::timestamptz[]) AS k(id, last_ts) ON k.id = j.id "
+LAST_EVENT(" AND NOT " KNOWN_ALIVE " AND " NOT_LEASED)
 "   WHERE " PAST_TIMEOUT
 "), stale AS ("
-"  SELECT j.id, c.last_ts"
-"    FROM candidates AS c JOIN @JOB@ AS j ON j.id = c.id"
+"  SELECT " STALE_COLUMNS("c.last_ts")
+"    FROM candidates AS c JOIN @JOB@ AS j ON j.id = c.id " POLICY_OF_J
 "   WHERE c.alive IS NOT TRUE"
 "     AND " PAST_TIMEOUT
-"     AND " NOT_LEASED
-"   LIMIT $3"
+"     AND (" CAPPED " OR " NOT_LEASED ")"
+"   LIMIT $10"
 "   FOR UPDATE OF j SKIP LOCKED"
 "), " FAIL_AND_AUDIT
-"SELECT true AS failed, f.id, f.operation, f.started_at, f.last_ts,"
-"       NULL::timestamptz AS leased_until, NULL::bigint AS known_alive,"
-"       NULL::bigint AS judged_stale"
+"SELECT true AS failed, " FAILED_COLUMNS ","
+"       NULL::int4 AS stall_seconds, NULL::timestamptz AS leased_until,"
+"       NULL::bigint AS known_alive, NULL::bigint AS judged_stale"
 "  FROM failed AS f"
 " UNION ALL "
-"SELECT false, c.id, c.operation, c.started_at, c.last_ts, c.leased_until, NULL, NULL"
+"SELECT false, c.id, c.operation, c.started_at, c.last_ts, NULL, NULL,"
+"       c.stall_seconds, c.leased_until, NULL, NULL"
 "  FROM candidates AS c"
-" WHERE c.alive AND (NOT c.known OR $7)"
+" WHERE c.alive AND (NOT c.known OR $13)"
 " UNION ALL "
-"SELECT NULL, NULL, NULL, NULL, NULL, NULL,"
-"       count(*) FILTER (WHERE c.alive AND c.known AND NOT $7),"
+"SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"
+"       count(*) FILTER (WHERE c.alive AND c.known AND NOT $13),"
 "       count(*) FILTER (WHERE c.alive IS NOT TRUE)"
 "  FROM candidates AS c"
 " ORDER BY 1 DESC, 4, 2";
 
 /*
- * The ids of the jobs past the timeout, and nothing else: when every one of
- * them is known alive (known_alive.c) or leased, this (and unleased_sql for
- * those not known) is the whole sweep.  With the index README.md
- * recommends, (started_at) INCLUDE (id) WHERE status = <running>, it can be
- * an index-only scan.  $1 timeout_seconds.
+ * The jobs past the timeout, and nothing else: when every one of them is
+ * known alive (known_alive.c, by its stall_seconds) or leased, this (and
+ * unleased_sql for those not known) is the whole sweep.  With the index
+ * README.md recommends, (started_at) INCLUDE (id, operation) WHERE status =
+ * <running>, it can be an index-only scan.
  */
 static const char candidates_sql[] =
-"SELECT j.id FROM @JOB@ AS j"
+"SELECT j.id, " STALL_J ", " CAPPED " FROM @JOB@ AS j " POLICY_OF_J
 " WHERE " PAST_TIMEOUT;
 
 /*
- * One of the jobs $2 (past the timeout, not known alive) that is still a
+ * One of the jobs $10 (past the timeout, not known alive) that is still a
  * candidate and holds no lease, if any: then the first statement must look
- * at them.  It stops at the first.  $1 timeout_seconds.
+ * at them.  It stops at the first.
  */
 static const char unleased_sql[] =
-"SELECT j.id FROM @JOB@ AS j"
-" WHERE j.id = ANY ($2::uuid[]) AND " PAST_TIMEOUT " AND " NOT_LEASED
+"SELECT j.id FROM @JOB@ AS j " POLICY_OF_J
+" WHERE j.id = ANY ($10::uuid[]) AND " PAST_TIMEOUT " AND " NOT_LEASED
 " LIMIT 1";
 
 /*
  * The stale jobs a sweep left: locked by another transaction (SKIP LOCKED),
- * or beyond the brake.  Their count, and the first ids.  $1, $2 as above.
+ * or beyond the brake.  Their count, and the first ids.
  */
 static const char remaining_sql[] =
 "SELECT count(*), (array_agg(j.id ORDER BY j.started_at, j.id))[1:" CppAsString2(REAPER_REMAINING_IDS) "]"
-"  FROM @JOB@ AS j "
+"  FROM @JOB@ AS j " POLICY_OF_J
 LAST_EVENT("")
 " WHERE " IS_STALE;
 
-/* Every running job, with the verdict a sweep would reach on it now. */
+/*
+ * A coordinator's running children, and the newest event of any of them.
+ * Inside, j is the child; coordinator.id is the job listed.
+ */
+#define RUNNING_CHILDREN \
+	"LEFT JOIN LATERAL (SELECT count(*) AS running, max(le.last_ts) AS last_ts" \
+	"                     FROM @JOB@ AS j " LAST_EVENT("") \
+	"                    WHERE @PARENT_ID@ = coordinator.id AND @IS_RUNNING@) AS ch ON true"
+
+/*
+ * Every running job, with the verdict a sweep would reach on it now (the
+ * same rules, in the order that decides), the thresholds that apply to
+ * it, and its running children.
+ */
 static const char list_sql[] =
 "SELECT j.id::uuid, j.operation::text, j.started_at, le.last_ts,"
 "       now() - j.started_at, now() - le.last_ts,"
 "       CASE WHEN j.started_at IS NULL THEN 'no started_at'"
-"            WHEN NOT " STARTED_BEFORE_TIMEOUT " THEN 'young'"
+"            WHEN " EXEMPT_J " THEN 'exempt'"
+"            WHEN " CAPPED " THEN 'capped'"
+"            WHEN NOT " OLDER_THAN(TIMEOUT_J) " THEN 'young'"
 "            WHEN @LEASED@ THEN 'leased'"
 "            WHEN " RECENT_EVENT("le.last_ts") " THEN 'alive'"
 "            ELSE 'stale' END,"
-"       @LEASED_UNTIL@"
-"  FROM @JOB@ AS j "
+"       @LEASED_UNTIL@,"
+"       CASE WHEN NOT " EXEMPT_J " THEN " TIMEOUT_J " END,"
+"       CASE WHEN NOT " EXEMPT_J " THEN " STALL_J " END,"
+"       CASE WHEN NOT " EXEMPT_J " AND " MAX_RUNTIME_J " > 0 THEN " MAX_RUNTIME_J " END,"
+"       @PARENT_ID@, ch.running, ch.last_ts"
+"  FROM @JOB@ AS j " POLICY_OF_J
 LAST_EVENT("")
+" CROSS JOIN LATERAL (SELECT j.id) AS coordinator(id) "
+RUNNING_CHILDREN
 " WHERE @IS_RUNNING@"
 " ORDER BY j.started_at NULLS LAST, j.id";
 
@@ -224,21 +304,80 @@ LAST_EVENT("")
 ")"
 "SELECT t.old_status, (SELECT f.new_status FROM failed AS f) FROM target AS t";
 
+/*
+ * The doctor's statements (doctor.c), which only read.
+ *
+ * Running jobs older than twice their timeout that are not exempt: a lease
+ * or events keep them, or nothing sweeps.  Their count and the first ids.
+ */
+static const char overdue_sql[] =
+"SELECT count(*), (array_agg(j.id ORDER BY j.started_at, j.id))[1:5]"
+"  FROM @JOB@ AS j " POLICY_OF_J
+" WHERE @IS_RUNNING@ AND NOT " EXEMPT_J
+"   AND " OLDER_THAN("2 * $4::float8")
+"   AND " OLDER_THAN("2 * " TIMEOUT_J "::float8");
+
+/*
+ * Running jobs whose newest event is stamped ahead of the database's clock:
+ * such an event keeps its job alive until it is stall_seconds old.  Their
+ * count and how far ahead the furthest is, in seconds.
+ */
+static const char clock_skew_sql[] =
+"SELECT count(*), ceil(extract(epoch FROM max(le.last_ts - clock_timestamp())))::int8"
+"  FROM @JOB@ AS j "
+LAST_EVENT("")
+" WHERE @IS_RUNNING@ AND le.last_ts > clock_timestamp()";
+
+/* How far back the doctor looks for false alarms */
+#define FALSE_ALARM_WINDOW "7 days"
+
+/*
+ * False alarms: jobs the sweep failed (JobTimeout, neither by hand nor by
+ * the runtime cap) in the last FALSE_ALARM_WINDOW that wrote events after
+ * their job.timeout event, so their worker was alive.  Per operation: the
+ * jobs, the events written after, and the longest silence that got a job
+ * failed (from its last event before the timeout, or its start, to its
+ * first event after).  Driven by the job.timeout events, which PROTEA's
+ * (event, ts) index finds.
+ */
+static const char false_alarms_sql[] =
+"SELECT j.operation::text, count(*), sum(a.events)::int8,"
+"       ceil(extract(epoch FROM max(a.first_after - coalesce(b.last_before, j.started_at))))::int8"
+"  FROM @EVENT@ AS t"
+"  JOIN @JOB@ AS j ON j.id = t.job_id"
+"  CROSS JOIN LATERAL (SELECT count(*) AS events, min(e.ts) AS first_after"
+"                        FROM @EVENT@ AS e WHERE e.job_id = t.job_id AND e.ts > t.ts) AS a"
+"  CROSS JOIN LATERAL (SELECT max(e.ts) AS last_before"
+"                        FROM @EVENT@ AS e WHERE e.job_id = t.job_id AND e.ts < t.ts) AS b"
+" WHERE t.event = 'job.timeout' AND t.ts > now() - interval '" FALSE_ALARM_WINDOW "'"
+"   AND NOT t.fields ? 'manual' AND NOT t.fields ? 'max_runtime_seconds'"
+"   AND j.error_code = 'JobTimeout' AND a.events > 0"
+" GROUP BY 1 ORDER BY 1";
+
+/* The types of PolicyParam */
+#define POLICY_ARGTYPES \
+	INT4OID, INT4OID, INT4OID, INT4OID, \
+	TEXTARRAYOID, INT4ARRAYOID, INT4ARRAYOID, INT4ARRAYOID, BOOLARRAYOID
+
 /* Every statement, by ReaperStatement: name, text, parameters, plan kind */
 const ReaperStatementDef reaper_statements[STMT_COUNT] = {
-	[STMT_CANDIDATES] = {"candidates", candidates_sql, 1,
-	{INT4OID}, true, true},
-	[STMT_UNLEASED] = {"unleased", unleased_sql, 2,
-	{INT4OID, UUIDARRAYOID}, true, true},
-	[STMT_FIRST_BATCH] = {"first_batch", first_sql, 7,
-	{INT4OID, INT4OID, INT4OID, TEXTOID, UUIDARRAYOID, TIMESTAMPTZARRAYOID, BOOLOID},
+	[STMT_CANDIDATES] = {"candidates", candidates_sql, POLICY_NPARAMS,
+	{POLICY_ARGTYPES}, true, true},
+	[STMT_UNLEASED] = {"unleased", unleased_sql, POLICY_NPARAMS + 1,
+	{POLICY_ARGTYPES, UUIDARRAYOID}, true, true},
+	[STMT_FIRST_BATCH] = {"first_batch", first_sql, SWEEP_NPARAMS,
+	{POLICY_ARGTYPES, INT4OID, UUIDARRAYOID, TIMESTAMPTZARRAYOID, BOOLOID},
 	true, true},
-	[STMT_LATER_BATCH] = {"later_batch", batch_sql, 4,
-	{INT4OID, INT4OID, INT4OID, TEXTOID}, true, false},
-	[STMT_REMAINING] = {"remaining", remaining_sql, 2,
-	{INT4OID, INT4OID}, true, false},
-	[STMT_RUNNING_JOBS] = {"running_jobs", list_sql, 2,
-	{INT4OID, INT4OID}, false, false},
+	[STMT_LATER_BATCH] = {"later_batch", batch_sql, POLICY_NPARAMS + 1,
+	{POLICY_ARGTYPES, INT4OID}, true, false},
+	[STMT_REMAINING] = {"remaining", remaining_sql, POLICY_NPARAMS,
+	{POLICY_ARGTYPES}, true, false},
+	[STMT_RUNNING_JOBS] = {"running_jobs", list_sql, POLICY_NPARAMS,
+	{POLICY_ARGTYPES}, false, false},
 	[STMT_FAIL_JOB] = {"fail_job", fail_job_sql, 3,
 	{UUIDOID, TEXTOID, TEXTOID}, false, false},
+	[STMT_OVERDUE] = {"overdue", overdue_sql, POLICY_NPARAMS,
+	{POLICY_ARGTYPES}, false, false},
+	[STMT_CLOCK_SKEW] = {"clock_skew", clock_skew_sql, 0, {0}, false, false},
+	[STMT_FALSE_ALARMS] = {"false_alarms", false_alarms_sql, 0, {0}, false, false},
 };

@@ -19,11 +19,14 @@ typedef enum ReaperStatement
 	STMT_REMAINING,				/* the stale jobs a sweep left */
 	STMT_RUNNING_JOBS,			/* protea_reaper_running_jobs() */
 	STMT_FAIL_JOB,				/* protea_reaper_fail_job() */
+	STMT_OVERDUE,				/* protea_reaper_check(): old running jobs */
+	STMT_CLOCK_SKEW,			/* ... events from the future */
+	STMT_FALSE_ALARMS,			/* ... jobs failed while alive */
 	STMT_COUNT
 } ReaperStatement;
 
 /* Most parameters a statement takes */
-#define REAPER_MAX_PARAMS 7
+#define REAPER_MAX_PARAMS 13
 
 typedef struct ReaperStatementDef
 {
@@ -37,21 +40,44 @@ typedef struct ReaperStatementDef
 
 extern const ReaperStatementDef reaper_statements[STMT_COUNT];
 
-/* Parameters of the sweep's statements, as indexes of their Datum arrays */
+/*
+ * The leading parameters of every statement that judges jobs, as indexes of
+ * their Datum arrays: the thresholds in force (policy.c fills them)
+ */
+typedef enum PolicyParam
+{
+	PARAM_TIMEOUT,				/* $1 protea_reaper.timeout_seconds */
+	PARAM_STALL,				/* $2 protea_reaper.stall_seconds */
+	PARAM_MAX_RUNTIME,			/* $3 protea_reaper.max_runtime_seconds */
+	PARAM_BOUND,				/* $4 the shortest timeout or cap in force */
+	PARAM_POLICY_OPERATIONS,	/* $5-$9 protea_reaper_policy's columns */
+	PARAM_POLICY_TIMEOUTS,
+	PARAM_POLICY_STALLS,
+	PARAM_POLICY_MAX_RUNTIMES,
+	PARAM_POLICY_EXEMPT,
+	POLICY_NPARAMS
+} PolicyParam;
+
+/* The sweep's statements go on with these */
 typedef enum SweepParam
 {
-	PARAM_TIMEOUT,				/* $1 timeout_seconds */
-	PARAM_STALL,				/* $2 stall_seconds */
-	PARAM_LIMIT,				/* $3 the batch's limit */
-	PARAM_MESSAGE,				/* $4 error_message */
-	PARAM_KNOWN_IDS,			/* $5 first batch: jobs known alive */
-	PARAM_KNOWN_LAST_EVENTS,	/* $6 ... and their last events */
-	PARAM_LOG_ALIVE,			/* $7 ... whether alive jobs are logged */
+	PARAM_LIMIT = POLICY_NPARAMS,	/* $10 the batch's limit */
+	PARAM_KNOWN_IDS,			/* $11 first batch: jobs known alive */
+	PARAM_KNOWN_LAST_EVENTS,	/* $12 ... and their last events */
+	PARAM_LOG_ALIVE,			/* $13 ... whether alive jobs are logged */
 	SWEEP_NPARAMS
 } SweepParam;
 
-/* STMT_UNLEASED's second parameter: the ids to look at */
-#define PARAM_UNLEASED_IDS 1
+/* STMT_UNLEASED's last parameter: the ids to look at */
+#define PARAM_UNLEASED_IDS POLICY_NPARAMS
+
+/* Result columns of STMT_CANDIDATES */
+typedef enum CandidateColumn
+{
+	CANDIDATE_ID = 1,
+	CANDIDATE_STALL,			/* the job's stall_seconds */
+	CANDIDATE_CAPPED			/* it ran past its max_runtime_seconds */
+} CandidateColumn;
 
 /* Result columns of STMT_LATER_BATCH: the jobs it failed */
 typedef enum BatchColumn
@@ -59,7 +85,9 @@ typedef enum BatchColumn
 	BATCH_ID = 1,
 	BATCH_OPERATION,
 	BATCH_STARTED_AT,
-	BATCH_LAST_EVENT
+	BATCH_LAST_EVENT,
+	BATCH_MESSAGE,				/* its error_message */
+	BATCH_CAPPED				/* failed by the runtime cap */
 } BatchColumn;
 
 /* Result columns of STMT_FIRST_BATCH */
@@ -70,6 +98,9 @@ typedef enum FirstColumn
 	FIRST_OPERATION,
 	FIRST_STARTED_AT,
 	FIRST_LAST_EVENT,
+	FIRST_MESSAGE,				/* a failed job's */
+	FIRST_CAPPED,
+	FIRST_STALL,				/* an alive job's stall_seconds */
 	FIRST_LEASED_UNTIL,			/* an alive job's lease, if that keeps it */
 	FIRST_KNOWN_ALIVE,			/* counts: the known alive jobs left out, */
 	FIRST_JUDGED_STALE			/* and the candidates judged stale */
@@ -83,8 +114,12 @@ typedef enum RemainingColumn
 } RemainingColumn;
 #define REAPER_REMAINING_IDS 100
 
-/* protea_reaper_running_jobs()'s columns, as STMT_RUNNING_JOBS returns them */
-#define RUNNING_JOBS_COLUMNS 8
+/*
+ * protea_reaper_running_jobs()'s columns, as STMT_RUNNING_JOBS returns them:
+ * 1.1's, of which 1.0's function returns the first eight
+ */
+#define RUNNING_JOBS_COLUMNS 14
+#define RUNNING_JOBS_COLUMNS_1_0 8
 
 /* Result columns of STMT_FAIL_JOB */
 typedef enum FailJobColumn
@@ -92,6 +127,15 @@ typedef enum FailJobColumn
 	FAIL_OLD_STATUS = 1,
 	FAIL_NEW_STATUS				/* NULL when the job was not failed */
 } FailJobColumn;
+
+/* Result columns of STMT_FALSE_ALARMS, a row per operation */
+typedef enum FalseAlarmColumn
+{
+	ALARM_OPERATION = 1,
+	ALARM_JOBS,
+	ALARM_EVENTS,
+	ALARM_LONGEST_SILENCE		/* seconds */
+} FalseAlarmColumn;
 
 /* Parameters of STMT_FAIL_JOB */
 typedef enum FailJobParam

@@ -31,7 +31,9 @@
 #include "utils/uuid.h"
 
 #include "known_alive.h"
+#include "notify.h"
 #include "plans.h"
+#include "policy.h"
 #include "reaplog.h"
 #include "settings.h"
 #include "sweep.h"
@@ -46,18 +48,6 @@
  * first would only add a scan.
  */
 static bool leases_answered = false;
-
-/* The error_message of a job the sweep fails */
-static char *
-timeout_message(void)
-{
-	/* a job younger than the stall window may simply never have been heard from */
-	if (reaper_stall_seconds >= reaper_timeout_seconds)
-		return psprintf("Job stalled: no activity in %ds or since it started (started >%ds ago)",
-						reaper_stall_seconds, reaper_timeout_seconds);
-	return psprintf("Job stalled: no activity in %ds (started >%ds ago)",
-					reaper_stall_seconds, reaper_timeout_seconds);
-}
 
 /* A column of the current SPI result as text, "none" for NULL */
 static char *
@@ -75,15 +65,24 @@ spi_datum(HeapTuple tuple, int col, bool *isnull)
 	return SPI_getbinval(tuple, SPI_tuptable->tupdesc, col, isnull);
 }
 
-/* Count one job a batch failed, and queue its line, from columns id .. id + 3 */
+/*
+ * Count one job a batch failed, queue its line and its notification, from
+ * the columns id_col onwards (BatchColumn's order)
+ */
 static void
-log_failed(ReaperSweepResult *result, HeapTuple tuple, int id_col,
-		   const char *message)
+log_failed(ReaperSweepResult *result, HeapTuple tuple, int id_col)
 {
+	bool		isnull;
+	bool		capped = DatumGetBool(spi_datum(tuple, id_col + BATCH_CAPPED - BATCH_ID,
+												&isnull));
+
 	result->pending++;
-	if (!reaplog_failed_job(spi_text(tuple, id_col), spi_text(tuple, id_col + 1),
-							spi_text(tuple, id_col + 2), spi_text(tuple, id_col + 3),
-							message))
+	reaper_notify_job(spi_text(tuple, id_col), capped);
+	if (!reaplog_failed_job(spi_text(tuple, id_col),
+							spi_text(tuple, id_col + BATCH_OPERATION - BATCH_ID),
+							spi_text(tuple, id_col + BATCH_STARTED_AT - BATCH_ID),
+							spi_text(tuple, id_col + BATCH_LAST_EVENT - BATCH_ID),
+							spi_text(tuple, id_col + BATCH_MESSAGE - BATCH_ID)))
 		result->pending_unlogged++;
 }
 
@@ -102,12 +101,12 @@ log_alive(HeapTuple tuple)
 	else
 		ereport(SKIPPED_LOG_LEVEL,
 				(errmsg("Reaper skipped live job."),
-				 errdetail("job %s, operation %s, started_at %s, last job_event %s is within stall_seconds=%d.",
+				 errdetail("job %s, operation %s, started_at %s, last job_event %s is within stall_seconds=%s.",
 						   spi_text(tuple, FIRST_ID),
 						   reaper_log_text(spi_text(tuple, FIRST_OPERATION)),
 						   spi_text(tuple, FIRST_STARTED_AT),
 						   spi_text(tuple, FIRST_LAST_EVENT),
-						   reaper_stall_seconds)));
+						   spi_text(tuple, FIRST_STALL))));
 }
 
 /*
@@ -115,12 +114,11 @@ log_alive(HeapTuple tuple)
  *		A batch after the first: fail at most limit stale jobs.
  */
 static uint64
-run_later_batch(ReaperSession *session, ReaperSweepResult *result,
-				Datum *values, const char *message)
+run_later_batch(ReaperSession *session, ReaperSweepResult *result, Datum *values)
 {
 	reaper_execute(reaper_plan(session, STMT_LATER_BATCH), values, NULL, false);
 	for (uint64 i = 0; i < SPI_processed; i++)
-		log_failed(result, SPI_tuptable->vals[i], BATCH_ID, message);
+		log_failed(result, SPI_tuptable->vals[i], BATCH_ID);
 	return SPI_processed;
 }
 
@@ -132,9 +130,9 @@ run_later_batch(ReaperSession *session, ReaperSweepResult *result,
 static bool
 all_leased(ReaperSession *session, Datum *values, Datum *ids, int n)
 {
-	Datum		args[2];
+	Datum		args[POLICY_NPARAMS + 1];
 
-	args[0] = values[PARAM_TIMEOUT];
+	memcpy(args, values, POLICY_NPARAMS * sizeof(Datum));
 	args[PARAM_UNLEASED_IDS] = PointerGetDatum(construct_array(ids, n, UUIDOID, UUID_LEN,
 															   false, TYPALIGN_CHAR));
 	reaper_execute(reaper_plan(session, STMT_UNLEASED), args, NULL, true);
@@ -170,10 +168,15 @@ all_known_alive(ReaperSession *session, Datum *values, ReaperSweepResult *result
 	unknown = palloc(Max(candidates, 1) * sizeof(Datum));
 	for (uint64 i = 0; i < candidates; i++)
 	{
+		HeapTuple	tuple = SPI_tuptable->vals[i];
 		bool		isnull;
-		Datum		id = spi_datum(SPI_tuptable->vals[i], 1, &isnull);
+		Datum		id = spi_datum(tuple, CANDIDATE_ID, &isnull);
 
-		if (known_alive_lookup(DatumGetUUIDP(id), now, reaper_stall_seconds))
+		/* past its runtime cap, nothing keeps it alive */
+		if (DatumGetBool(spi_datum(tuple, CANDIDATE_CAPPED, &isnull)))
+			return false;
+		if (known_alive_lookup(DatumGetUUIDP(id), now,
+							   DatumGetInt32(spi_datum(tuple, CANDIDATE_STALL, &isnull))))
 			continue;
 		if (!leases)
 			return false;
@@ -195,7 +198,7 @@ all_known_alive(ReaperSession *session, Datum *values, ReaperSweepResult *result
  *		and remembered if an event keeps it), or the counts.
  */
 static void
-first_batch_row(ReaperSweepResult *result, HeapTuple tuple, const char *message)
+first_batch_row(ReaperSweepResult *result, HeapTuple tuple)
 {
 	bool		isnull;
 	Datum		kind = spi_datum(tuple, FIRST_KIND, &isnull);
@@ -210,7 +213,7 @@ first_batch_row(ReaperSweepResult *result, HeapTuple tuple, const char *message)
 	}
 	if (DatumGetBool(kind))
 	{
-		log_failed(result, tuple, FIRST_ID, message);
+		log_failed(result, tuple, FIRST_ID);
 		return;
 	}
 
@@ -235,19 +238,22 @@ first_batch_row(ReaperSweepResult *result, HeapTuple tuple, const char *message)
  *		live ones, skipping the lookup of those leased or known alive.
  */
 static uint64
-run_first_batch(ReaperSession *session, ReaperSweepResult *result,
-				Datum *values, const char *message)
+run_first_batch(ReaperSession *session, const ReaperPolicy *policy,
+				ReaperSweepResult *result, Datum *values)
 {
 	uint64		before = result->pending;
 
-	/* now() is the transaction's start, as in the statement */
-	known_alive_current(GetCurrentTransactionStartTimestamp(), reaper_stall_seconds,
+	/*
+	 * now() is the transaction's start, as in the statement; the statement
+	 * checks each remembered event against its job's own stall_seconds
+	 */
+	known_alive_current(GetCurrentTransactionStartTimestamp(), policy->max_stall_seconds,
 						&values[PARAM_KNOWN_IDS], &values[PARAM_KNOWN_LAST_EVENTS]);
 	values[PARAM_LOG_ALIVE] = BoolGetDatum(message_level_is_interesting(SKIPPED_LOG_LEVEL));
 
 	reaper_execute(reaper_plan(session, STMT_FIRST_BATCH), values, NULL, false);
 	for (uint64 i = 0; i < SPI_processed; i++)
-		first_batch_row(result, SPI_tuptable->vals[i], message);
+		first_batch_row(result, SPI_tuptable->vals[i]);
 	leases_answered = result->judged_stale == 0 && result->leased > 0 &&
 		result->leased == result->alive;
 	return result->pending - before;
@@ -264,25 +270,26 @@ static uint64
 sweep_batch(ReaperSweepResult *result, bool first, uint64 limit)
 {
 	ReaperSession session;
+	ReaperPolicy policy;
 	Datum		values[SWEEP_NPARAMS];
-	char	   *message = timeout_message();
 	uint64		reaped;
 
+	/* read with the caller's rights, before acting as the tables' owner */
+	reaper_policy_load(&policy);
+	result->policy_rows = policy.nrows;
 	reaper_session_begin(&session, true);
 	known_alive_start(session.tables.job_relid, session.tables.event_relid,
 					  GetCurrentTransactionStartTimestamp());
 
-	values[PARAM_TIMEOUT] = Int32GetDatum(reaper_timeout_seconds);
-	values[PARAM_STALL] = Int32GetDatum(reaper_stall_seconds);
+	reaper_policy_params(&policy, values);
 	values[PARAM_LIMIT] = Int32GetDatum((int32) limit);
-	values[PARAM_MESSAGE] = CStringGetTextDatum(message);
 
 	if (!first)
-		reaped = run_later_batch(&session, result, values, message);
+		reaped = run_later_batch(&session, result, values);
 	else if (all_known_alive(&session, values, result))
 		reaped = 0;
 	else
-		reaped = run_first_batch(&session, result, values, message);
+		reaped = run_first_batch(&session, &policy, result, values);
 
 	reaper_session_end(&session);
 	return reaped;
@@ -313,14 +320,15 @@ static void
 count_remaining(ReaperSweepResult *result)
 {
 	ReaperSession session;
-	Datum		values[2];
+	ReaperPolicy policy;
+	Datum		values[POLICY_NPARAMS];
 	bool		isnull;
 	uint64		remaining;
 	Datum		ids;
 
+	reaper_policy_load(&policy);
 	reaper_session_begin(&session, true);
-	values[PARAM_TIMEOUT] = Int32GetDatum(reaper_timeout_seconds);
-	values[PARAM_STALL] = Int32GetDatum(reaper_stall_seconds);
+	reaper_policy_params(&policy, values);
 	/* not read-only: it must see the failures this transaction just wrote */
 	reaper_execute(reaper_plan(&session, STMT_REMAINING), values, NULL, false);
 	remaining = DatumGetInt64(spi_datum(SPI_tuptable->vals[0], REMAINING_COUNT, &isnull));
@@ -347,6 +355,7 @@ reaper_sweep_ended_batch(ReaperSweepResult *result)
 	result->reaped += result->pending;
 	result->unlogged += result->pending_unlogged;
 	result->pending = result->pending_unlogged = 0;
+	reaper_notify_batch_ended();
 }
 
 /*
@@ -367,6 +376,7 @@ reaper_sweep(ReaperSweepResult *result, const ReaperSweepHooks *hooks)
 
 	memset(result, 0, sizeof(ReaperSweepResult));
 	reaplog_start_sweep();
+	reaper_notify_start();
 
 	for (;;)
 	{
@@ -404,8 +414,15 @@ summary_detail(const ReaperSweepResult *result, uint64 reaped, uint64 unlogged)
 	StringInfoData detail;
 
 	initStringInfo(&detail);
-	appendStringInfo(&detail, "timeout_seconds=%d, stall_seconds=%d; " UINT64_FORMAT " live job(s) past the timeout left alone",
-					 reaper_timeout_seconds, reaper_stall_seconds, result->alive);
+	appendStringInfo(&detail, "timeout_seconds=%d, stall_seconds=%d", reaper_timeout_seconds,
+					 reaper_stall_seconds);
+	if (reaper_max_runtime_seconds > 0)
+		appendStringInfo(&detail, ", max_runtime_seconds=%d", reaper_max_runtime_seconds);
+	if (result->policy_rows > 0)
+		appendStringInfo(&detail, " (%d operation(s) with rows in protea_reaper_policy)",
+						 result->policy_rows);
+	appendStringInfo(&detail, "; " UINT64_FORMAT " live job(s) past the timeout left alone",
+					 result->alive);
 	if (result->skipped_locked > 0)
 		appendStringInfo(&detail, "; " UINT64_FORMAT " stale job(s) skipped_locked: another transaction holds their rows",
 						 result->skipped_locked);

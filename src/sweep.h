@@ -25,6 +25,7 @@ typedef struct ReaperSweepResult
 	uint64		skipped_locked; /* stale, but another transaction held them */
 	bool		braked;			/* stopped at max_jobs */
 	uint64		waiting;		/* stale jobs left by the brake */
+	int			policy_rows;	/* rows of protea_reaper_policy in force */
 } ReaperSweepResult;
 
 /* What the worker does between two batches of one sweep */

@@ -87,6 +87,9 @@ static const ReaperColumn event_columns[] = {
 /* The column that holds a job's lease, when PROTEA's workers renew one */
 #define LEASE_COLUMN "leased_until"
 
+/* The column that holds a child job's coordinator */
+#define PARENT_COLUMN "parent_job_id"
+
 /* Error context: which setting was being resolved */
 static void
 resolve_table_context(void *arg)
@@ -404,6 +407,23 @@ resolve_lease(ReaperTables *tables)
 	tables->leased_until = "j." LEASE_COLUMN;
 }
 
+/*
+ * resolve_parent
+ *		PROTEA's coordinators are the parents of their children's jobs;
+ *		without a uuid parent_job_id a job has no children to show.
+ */
+static void
+resolve_parent(ReaperTables *tables)
+{
+	AttrNumber	attnum = get_attnum(tables->job_relid, PARENT_COLUMN);
+
+	if (attnum != InvalidAttrNumber &&
+		getBaseType(get_atttype(tables->job_relid, attnum)) == UUIDOID)
+		tables->parent_id = "j." PARENT_COLUMN;
+	else
+		tables->parent_id = "NULL::pg_catalog.uuid";
+}
+
 /* A relation's pg_class row, copied */
 static Form_pg_class
 rel_form(Oid relid)
@@ -506,6 +526,7 @@ reaper_resolve_tables(ReaperTables *tables)
 										&tables->event_name);
 	resolve_status(tables);
 	resolve_lease(tables);
+	resolve_parent(tables);
 	resolve_owner(tables);
 }
 
@@ -557,6 +578,42 @@ reaper_check_event_index(const ReaperTables *tables)
 						 tables->event_name)));
 }
 
+/*
+ * reaper_started_at_index
+ *		The name of a valid btree index of the job table that leads with
+ *		started_at, so that finding the jobs past the bound is a range scan;
+ *		NULL when there is none (PROTEA's own indexes do not).
+ */
+char *
+reaper_started_at_index(const ReaperTables *tables)
+{
+	Relation	rel = table_open(tables->job_relid, AccessShareLock);
+	AttrNumber	started_at = get_attnum(tables->job_relid, "started_at");
+	List	   *indexes = RelationGetIndexList(rel);
+	char	   *found = NULL;
+	ListCell   *lc;
+
+	foreach(lc, indexes)
+	{
+		HeapTuple	tuple = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(lc)));
+		Form_pg_index index;
+
+		if (!HeapTupleIsValid(tuple))
+			continue;
+		index = (Form_pg_index) GETSTRUCT(tuple);
+		if (index->indisvalid && index->indisready && index->indnkeyatts >= 1 &&
+			index->indkey.values[0] == started_at &&
+			rel_am(lfirst_oid(lc)) == BTREE_AM_OID)
+			found = get_rel_name(lfirst_oid(lc));
+		ReleaseSysCache(tuple);
+		if (found)
+			break;
+	}
+	list_free(indexes);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
 /* The placeholders of a statement template, and what replaces them */
 typedef struct Placeholder
 {
@@ -572,6 +629,7 @@ static const Placeholder placeholders[] = {
 	{"@FAILED@", offsetof(ReaperTables, failed_value)},
 	{"@LEASED@", offsetof(ReaperTables, leased)},
 	{"@LEASED_UNTIL@", offsetof(ReaperTables, leased_until)},
+	{"@PARENT_ID@", offsetof(ReaperTables, parent_id)},
 	{NULL, 0}
 };
 

@@ -39,6 +39,7 @@ typedef struct ReaperTables
 	char	   *failed_value;	/* the status to write when failing j */
 	char	   *leased;			/* j's lease is in the future (never NULL) */
 	char	   *leased_until;	/* j's lease, or a NULL timestamptz */
+	char	   *parent_id;		/* j's coordinator, or a NULL uuid */
 } ReaperTables;
 
 /* The longest reason an operator may give protea_reaper_fail_job() */
@@ -49,6 +50,9 @@ extern void reaper_resolve_tables(ReaperTables *tables);
 
 /* ERROR unless job_event has a usable index that leads with job_id */
 extern void reaper_check_event_index(const ReaperTables *tables);
+
+/* A valid btree index of job leading with started_at, by name, or NULL */
+extern char *reaper_started_at_index(const ReaperTables *tables);
 
 /*
  * A statement template with its @NAME@ placeholders replaced by the tables'

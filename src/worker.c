@@ -38,6 +38,7 @@
 #include "utils/timeout.h"
 #include "utils/timestamp.h"
 
+#include "notify.h"
 #include "plans.h"
 #include "protea_reaper.h"
 #include "settings.h"
@@ -65,6 +66,9 @@ static MemoryContext cycle_context = NULL;
  */
 static ReaperSweepResult cycle_result;
 static bool cycle_running = false;
+
+/* Whether the cycle's NOTIFY committed (notify.c) */
+static bool cycle_notified = false;
 
 /*
  * Why the worker idles (disabled, in recovery, no extension), so that each
@@ -249,7 +253,10 @@ sweep_cycle(void)
 		return false;
 	}
 	reaper_sweep(&cycle_result, &hooks);
+	/* one notification of the whole sweep, with its last batch */
+	reaper_notify_send("worker", NULL);
 	end_batch_transaction();
+	cycle_notified = true;
 	reaper_sweep_ended_batch(&cycle_result);
 	return true;
 }
@@ -327,6 +334,7 @@ cycle_failed(void)
 	edata = CopyErrorData();
 	FlushErrorState();
 	AbortOutOfAnyTransaction();
+	reaper_notify_batch_aborted();
 
 	/* a statement timer armed by the sweep must not fire while we sleep */
 	reaper_disarm_timers();
@@ -336,6 +344,38 @@ cycle_failed(void)
 	report_cycle_failure(edata, GetCurrentTimestamp());
 	reaper_status_set_state(REAPER_IDLE_AFTER_ERROR);
 	RESUME_INTERRUPTS();
+}
+
+/*
+ * notify_committed
+ *		A cycle failed after some batches committed: their jobs are failed,
+ *		so listeners hear of them, in a transaction of its own.  Failing to
+ *		send is only logged: the failures themselves stand.
+ */
+static void
+notify_committed(void)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+
+	PG_TRY();
+	{
+		begin_batch_transaction();
+		reaper_notify_send("worker", NULL);
+		end_batch_transaction();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortOutOfAnyTransaction();
+		ereport(LOG,
+				(errmsg("protea_reaper could not notify of " UINT64_FORMAT " failed job(s): %s",
+						cycle_result.reaped, edata->message)));
+	}
+	PG_END_TRY();
 }
 
 /*
@@ -384,6 +424,7 @@ run_cycle(void)
 	MemoryContextSwitchTo(cycle_context);
 	memset(&cycle_result, 0, sizeof(cycle_result));
 	cycle_running = true;
+	cycle_notified = false;
 	reaper_status_cycle_started(GetCurrentTimestamp());
 
 	PG_TRY();
@@ -399,6 +440,8 @@ run_cycle(void)
 	}
 	PG_END_TRY();
 	cycle_running = false;
+	if (!cycle_notified && cycle_result.reaped > 0)
+		notify_committed();
 
 	MemoryContextSwitchTo(TopMemoryContext);
 	pgstat_report_stat(false);

@@ -1,0 +1,99 @@
+--
+-- doctor: protea_reaper_check(), a row per check with its exact fix, on a
+-- healthy setup and on each broken setup it detects.  Here the library is
+-- not preloaded (TAP's 080_runbook checks the worker's rows with one).
+--
+SELECT fixture_load();
+DELETE FROM protea_reaper_policy;
+
+\x on
+
+-- PROTEA's tables as they come: everything that can be right here is,
+-- but no index finds the running jobs by started_at
+SELECT * FROM protea_reaper_check();
+
+-- The README's index
+CREATE INDEX job_running_started_at ON job (started_at) INCLUDE (id, operation)
+    WHERE status = 'RUNNING';
+SELECT "check", ok, detail FROM protea_reaper_check() WHERE "check" = 'started_at index';
+
+-- Thresholds that contradict each other: the settings, and policy rows
+-- whose own values are fine but not with the settings they inherit
+SET protea_reaper.stall_seconds = 21600;
+SELECT "check", ok, detail, hint FROM protea_reaper_check() WHERE "check" = 'thresholds';
+RESET protea_reaper.stall_seconds;
+INSERT INTO protea_reaper_policy (operation, timeout_seconds) VALUES ('insert_proteins', 900);
+INSERT INTO protea_reaper_policy (operation, max_runtime_seconds) VALUES ('predict_go_terms', 600);
+INSERT INTO protea_reaper_policy (operation, exempt) VALUES ('compute_embeddings', true);
+SELECT "check", ok, detail, hint FROM protea_reaper_check() WHERE "check" = 'thresholds';
+-- ... and the fixes it gives make it right
+UPDATE protea_reaper_policy SET stall_seconds = 450 WHERE operation = 'insert_proteins';
+UPDATE protea_reaper_policy SET max_runtime_seconds = 43200 WHERE operation = 'predict_go_terms';
+SELECT "check", ok, detail FROM protea_reaper_check() WHERE "check" = 'thresholds';
+DELETE FROM protea_reaper_policy;
+
+-- A running job older than twice its timeout: a lease keeps job 10 (13 h)
+INSERT INTO job (id, operation, queue_name, status, created_at, started_at, payload, meta, tags,
+                 leased_until)
+VALUES ('00000000-0000-0000-0000-000000000010', 'compute_embeddings', 'q', 'RUNNING',
+        now() - '13 h'::interval, now() - '13 h'::interval, '{}', '{}', '{}',
+        now() + '5 min'::interval);
+SELECT "check", ok, detail, hint FROM protea_reaper_check() WHERE "check" = 'overdue jobs';
+-- an exempt operation may run that long
+INSERT INTO protea_reaper_policy (operation, exempt) VALUES ('compute_embeddings', true);
+SELECT "check", ok FROM protea_reaper_check() WHERE "check" = 'overdue jobs';
+DELETE FROM protea_reaper_policy;
+DELETE FROM job WHERE id = '00000000-0000-0000-0000-000000000010';
+
+-- A worker's clock an hour ahead: job 2's newest event is from the future
+INSERT INTO job_event (job_id, ts, level, event, message, fields)
+VALUES ('00000000-0000-0000-0000-000000000002', clock_timestamp() + '1 h'::interval,
+        'info', 'job.progress', 'from the future', '{}');
+SELECT "check", ok, detail, hint FROM protea_reaper_check() WHERE "check" = 'clock skew';
+DELETE FROM job_event WHERE message = 'from the future';
+
+-- A false alarm: the sweep fails jobs 1 and 4 as stalled, then job 1's
+-- worker, alive after all, writes an event.  It had been silent for an hour
+-- (50 min before the reap, 10 after), longer than stall_seconds (30 min).
+SELECT protea_reaper_run_once();
+UPDATE job_event AS e SET ts = t.ts - '50 min'::interval
+  FROM job_event AS t
+ WHERE e.job_id = '00000000-0000-0000-0000-000000000001' AND e.event = 'job.progress'
+   AND t.job_id = e.job_id AND t.event = 'job.timeout';
+INSERT INTO job_event (job_id, ts, level, event, message, fields)
+SELECT job_id, ts + '10 min'::interval, 'info', 'job.progress', 'still here', '{}'
+  FROM job_event WHERE job_id = '00000000-0000-0000-0000-000000000001' AND event = 'job.timeout';
+SELECT "check", ok, detail, hint FROM protea_reaper_check() WHERE "check" = 'false alarms';
+-- The fix the hint gives: a valid row, and the evidence is answered
+INSERT INTO protea_reaper_policy (operation, stall_seconds) VALUES ('insert_proteins', 5400)
+    ON CONFLICT (operation) DO UPDATE SET stall_seconds = EXCLUDED.stall_seconds;
+SELECT "check", ok, detail FROM protea_reaper_check() WHERE "check" IN ('thresholds', 'false alarms');
+DELETE FROM protea_reaper_policy;
+-- A job failed by hand, or by the runtime cap, is not a false alarm
+SELECT fixture_load();
+SELECT protea_reaper_fail_job('00000000-0000-0000-0000-000000000002', 'node drained');
+INSERT INTO job_event (job_id, ts, level, event, message, fields)
+VALUES ('00000000-0000-0000-0000-000000000002', clock_timestamp(), 'info', 'job.progress', 'late', '{}');
+SET protea_reaper.max_runtime_seconds = 23400;
+SELECT protea_reaper_run_once();
+RESET protea_reaper.max_runtime_seconds;
+SELECT "check", ok FROM protea_reaper_check() WHERE "check" = 'false alarms';
+
+-- The event index dropped (as during a restore): said, with the fix
+BEGIN;
+DROP INDEX job_event_job_id_ts, job_event_job_id_event;
+SELECT "check", ok, detail, hint FROM protea_reaper_check() WHERE "check" = 'event index';
+ROLLBACK;
+
+-- Tables that do not resolve: said, and the checks that need them are not run
+SET protea_reaper.job_table = 'public.jobs';
+SELECT * FROM protea_reaper_check() WHERE ok IS NOT TRUE AND "check" NOT IN ('preloaded', 'worker', 'database');
+RESET protea_reaper.job_table;
+
+-- The doctor only reads: in a read-only transaction it gives the same rows
+BEGIN READ ONLY;
+SELECT count(*) AS checks FROM protea_reaper_check();
+COMMIT;
+
+\x off
+DROP INDEX job_running_started_at;

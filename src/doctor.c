@@ -1,0 +1,539 @@
+/*-------------------------------------------------------------------------
+ *
+ * doctor.c
+ *	  protea_reaper_check(): is the reaper set up, alive, and right?
+ *
+ * One row per check, (check, ok, detail, hint), each hint the exact fix.
+ * ok is NULL when a check could not run (the tables did not resolve).  The
+ * checks only read: the worker's shared state, the catalog, and PROTEA's
+ * tables as their owner (plans.c), each in a subtransaction so that a
+ * broken setup is reported rather than raised.
+ *
+ * Besides the setup, it looks at what the reaper did: running jobs older
+ * than twice their timeout, events stamped ahead of the database's clock,
+ * and false alarms, jobs failed as stalled whose workers wrote events
+ * after their job.timeout event: the evidence that an operation's
+ * stall_seconds is too short.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "commands/dbcommands.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/resowner.h"
+#include "utils/timestamp.h"
+
+#include "compat.h"
+#include "plans.h"
+#include "policy.h"
+#include "protea_reaper.h"
+#include "settings.h"
+#include "status.h"
+
+PG_FUNCTION_INFO_V1(protea_reaper_check);
+
+/* The hint of every check that needs the library preloaded */
+#define PRELOAD_HINT \
+	"Add protea_reaper to shared_preload_libraries in postgresql.conf and restart the server."
+
+/* A worker whose last cycle started longer ago than this is stuck */
+#define CYCLE_LATE_MS(interval_seconds) \
+	(2 * (int64) (interval_seconds) * 1000 + 60 * 1000)
+
+/* Where the rows go */
+typedef struct Doctor
+{
+	ReturnSetInfo *rsinfo;
+	ReaperPolicy policy;
+	ReaperTables tables;
+	bool		tables_ok;
+} Doctor;
+
+/* One row; ok: 1, 0, or -1 for NULL (not checked) */
+static void
+add_row(Doctor *doctor, const char *check, int ok, const char *detail,
+		const char *hint)
+{
+	Datum		values[4];
+	bool		nulls[4] = {false, ok < 0, detail == NULL, hint == NULL};
+
+	values[0] = CStringGetTextDatum(check);
+	values[1] = BoolGetDatum(ok > 0);
+	values[2] = detail ? CStringGetTextDatum(detail) : (Datum) 0;
+	values[3] = hint ? CStringGetTextDatum(hint) : (Datum) 0;
+	tuplestore_putvalues(doctor->rsinfo->setResult, doctor->rsinfo->setDesc,
+						 values, nulls);
+}
+
+/*
+ * guarded
+ *		Run check in a subtransaction: its ERROR comes back as *edata, and
+ *		everything it did (SPI, acting as the owner, settings) is undone.
+ */
+static bool
+guarded(void (*check) (Doctor *), Doctor *doctor, ErrorData **edata)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		check(doctor);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		*edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		return false;
+	}
+	PG_END_TRY();
+	return true;
+}
+
+/* An ERROR as a row: its message and detail, and its hint */
+static void
+error_row(Doctor *doctor, const char *check, ErrorData *edata)
+{
+	add_row(doctor, check, 0,
+			edata->detail ? psprintf("%s. %s", edata->message, edata->detail) :
+			edata->message,
+			edata->hint);
+}
+
+/* The library is preloaded, so that there is a worker */
+static void
+check_preloaded(Doctor *doctor, bool preloaded)
+{
+	if (preloaded)
+		add_row(doctor, "preloaded", 1,
+				"protea_reaper is in shared_preload_libraries.", NULL);
+	else
+		add_row(doctor, "preloaded", 0,
+				"protea_reaper is not in shared_preload_libraries: there is no background worker, only manual sweeps.",
+				PRELOAD_HINT);
+}
+
+/* The worker runs, and its last cycle is recent */
+static void
+check_worker(Doctor *doctor, const ReaperStatus *s, bool preloaded)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	const char *state = reaper_state_name(s->state);
+
+	if (!preloaded)
+		add_row(doctor, "worker", 0, "There is no background worker.", PRELOAD_HINT);
+	else if (s->state == REAPER_DISABLED)
+		add_row(doctor, "worker", 0,
+				psprintf("The worker (pid %d) idles: protea_reaper.enabled is off.", (int) s->pid),
+				"ALTER SYSTEM SET protea_reaper.enabled = on; SELECT pg_reload_conf();");
+	else if (s->state == REAPER_IN_RECOVERY)
+		add_row(doctor, "worker", 1,
+				"The server is a standby: the worker idles, and sweeps once it is promoted.", NULL);
+	else if (s->pid == 0 || s->state == REAPER_NOT_STARTED ||
+			 s->state == REAPER_STARTING || s->state == REAPER_RESTARTING)
+		add_row(doctor, "worker", 0,
+				s->last_error[0] ? psprintf("The worker is not running (%s): %s", state, s->last_error) :
+				psprintf("The worker is not running (%s).", state),
+				"The postmaster starts it again within seconds; if it stays down, the server log says why (lines starting with protea_reaper).");
+	else if (s->state == REAPER_NO_EXTENSION)
+		add_row(doctor, "worker", 0,
+				psprintf("The worker idles: the extension is not installed in its database \"%s\".",
+						 s->database),
+				psprintf("CREATE EXTENSION protea_reaper; in database \"%s\", or set protea_reaper.database and restart.",
+						 s->database));
+	else if (s->state == REAPER_IDLE_AFTER_ERROR)
+		add_row(doctor, "worker", 0,
+				psprintf("The worker's last cycle failed: %s", s->last_error),
+				"Fix what the error says (the server log's \"Reaper cycle failed\" line has its detail and hint); the next cycle runs on schedule.");
+	else if (s->state != REAPER_SWEEPING &&
+			 (s->last_cycle_start == 0 ||
+			  TimestampDifferenceExceeds(s->last_cycle_start, now,
+										 CYCLE_LATE_MS(s->interval_seconds))))
+		add_row(doctor, "worker", 0,
+				s->last_cycle_start == 0 ?
+				psprintf("The worker (pid %d, %s) has not run a cycle yet.", (int) s->pid, state) :
+				psprintf("The worker's (pid %d, %s) last cycle started at %s, more than twice interval_seconds = %d ago.",
+						 (int) s->pid, state, timestamptz_to_str(s->last_cycle_start),
+						 s->interval_seconds),
+				"SELECT protea_reaper_wake(); if no cycle follows, look for the worker in pg_stat_activity (backend_type protea_reaper) and in the server log.");
+	else
+		add_row(doctor, "worker", 1,
+				psprintf("The worker (pid %d) is %s; its last cycle started at %s and failed " INT64_FORMAT " job(s).",
+						 (int) s->pid, state, timestamptz_to_str(s->last_cycle_start),
+						 s->last_reaped),
+				NULL);
+}
+
+/* The extension is installed where the worker sweeps */
+static void
+check_database(Doctor *doctor, const ReaperStatus *s, bool preloaded)
+{
+	const char *here = get_database_name(MyDatabaseId);
+
+	if (!preloaded)
+		add_row(doctor, "database", -1, "Not checked: there is no background worker.", PRELOAD_HINT);
+	else if (strcmp(s->database, here) != 0)
+		add_row(doctor, "database", 0,
+				psprintf("The worker sweeps database \"%s\"; this is \"%s\": jobs here are not reaped.",
+						 s->database, here),
+				psprintf("ALTER SYSTEM SET protea_reaper.database = '%s'; then restart the server (or install the extension in \"%s\" instead).",
+						 here, s->database));
+	else
+		add_row(doctor, "database", 1,
+				psprintf("The worker sweeps this database, \"%s\".", here), NULL);
+}
+
+static void
+resolve(Doctor *doctor)
+{
+	reaper_resolve_tables(&doctor->tables);
+}
+
+static void
+event_index(Doctor *doctor)
+{
+	reaper_check_event_index(&doctor->tables);
+}
+
+/* The tables, columns, types and the owner's rights; then the event index */
+static void
+check_tables(Doctor *doctor)
+{
+	ErrorData  *edata;
+
+	doctor->tables_ok = guarded(resolve, doctor, &edata);
+	if (!doctor->tables_ok)
+	{
+		error_row(doctor, "tables", edata);
+		add_row(doctor, "event index", -1, "Not checked: the tables did not resolve.", NULL);
+		return;
+	}
+	add_row(doctor, "tables", 1,
+			psprintf("job is %s (running is '%s', failed is '%s'%s), job_event is %s.",
+					 doctor->tables.job_name, doctor->tables.running_label,
+					 doctor->tables.failed_label,
+					 doctor->tables.has_lease ? ", leased_until keeps a job alive" : "",
+					 doctor->tables.event_name),
+			NULL);
+
+	if (guarded(event_index, doctor, &edata))
+		add_row(doctor, "event index", 1,
+				psprintf("%s has a btree index on (job_id, ...).", doctor->tables.event_name),
+				NULL);
+	else
+		error_row(doctor, "event index", edata);
+}
+
+/* An index finds the running jobs by started_at */
+static void
+check_started_at_index(Doctor *doctor)
+{
+	char	   *index;
+
+	if (!doctor->tables_ok)
+	{
+		add_row(doctor, "started_at index", -1, "Not checked: the tables did not resolve.", NULL);
+		return;
+	}
+	index = reaper_started_at_index(&doctor->tables);
+	if (index != NULL)
+		add_row(doctor, "started_at index", 1,
+				psprintf("Index %s finds the jobs past the timeout by started_at.", index), NULL);
+	else
+		add_row(doctor, "started_at index", 0,
+				psprintf("No index of %s leads with started_at: each sweep reads every running job's row (PROTEA's own indexes do not serve it).",
+						 doctor->tables.job_name),
+				psprintf("CREATE INDEX CONCURRENTLY job_running_started_at ON %s (started_at) INCLUDE (id, operation) WHERE %s;",
+						 doctor->tables.job_name,
+						 psprintf("status = '%s'", doctor->tables.running_label)));
+}
+
+/*
+ * One operation's thresholds contradict each other: say which in detail,
+ * and the statement that fixes each in hint (operation NULL: the settings)
+ */
+static void
+threshold_problem(StringInfo detail, StringInfo hint, const char *operation,
+				  int timeout, int stall, int max_runtime)
+{
+	const char *who = operation ? psprintf("Operation %s", quote_literal_cstr(operation)) :
+		"The settings";
+
+	if (stall >= timeout)
+	{
+		appendStringInfo(detail, "%s%s: stall_seconds = %d is not below timeout_seconds = %d, so a silent job fails as soon as it is %d s old.",
+						 detail->len ? " " : "", who, stall, timeout, timeout);
+		if (operation)
+			appendStringInfo(hint, "%sUPDATE protea_reaper_policy SET stall_seconds = %d WHERE operation = %s;",
+							 hint->len ? " " : "", Max(timeout / 2, 1),
+							 quote_literal_cstr(operation));
+		else
+			appendStringInfo(hint, "%sALTER SYSTEM SET protea_reaper.stall_seconds = %d; SELECT pg_reload_conf();",
+							 hint->len ? " " : "", Max(timeout / 2, 1));
+	}
+	if (max_runtime > 0 && max_runtime <= timeout)
+	{
+		int64		cap = Min((int64) timeout * 2, (int64) PG_INT32_MAX);
+
+		appendStringInfo(detail, "%s%s: max_runtime_seconds = %d is not above timeout_seconds = %d, so its jobs are failed at %d s whatever their events.",
+						 detail->len ? " " : "", who, max_runtime, timeout, max_runtime);
+		if (operation)
+			appendStringInfo(hint, "%sUPDATE protea_reaper_policy SET max_runtime_seconds = " INT64_FORMAT " WHERE operation = %s;",
+							 hint->len ? " " : "", cap, quote_literal_cstr(operation));
+		else
+			appendStringInfo(hint, "%sALTER SYSTEM SET protea_reaper.max_runtime_seconds = " INT64_FORMAT "; SELECT pg_reload_conf();",
+							 hint->len ? " " : "", cap);
+	}
+}
+
+/* The settings, and each policy row with them, are consistent */
+static void
+check_thresholds(Doctor *doctor)
+{
+	ReaperPolicy *p = &doctor->policy;
+	StringInfoData detail;
+	StringInfoData hint;
+
+	initStringInfo(&detail);
+	initStringInfo(&hint);
+	threshold_problem(&detail, &hint, NULL,
+					  p->timeout_seconds, p->stall_seconds, p->max_runtime_seconds);
+	for (int i = 0; i < p->nrows; i++)
+	{
+		int			timeout,
+					stall,
+					max_runtime;
+		bool		exempt;
+
+		reaper_policy_for(p, p->rows[i].operation, &timeout, &stall, &max_runtime, &exempt);
+		if (!exempt)
+			threshold_problem(&detail, &hint, p->rows[i].operation,
+							  timeout, stall, max_runtime);
+	}
+	if (detail.len == 0)
+		add_row(doctor, "thresholds", 1,
+				psprintf("timeout_seconds = %d, stall_seconds = %d, max_runtime_seconds = %d%s; %d operation(s) with rows in protea_reaper_policy.",
+						 p->timeout_seconds, p->stall_seconds, p->max_runtime_seconds,
+						 p->max_runtime_seconds == 0 ? " (no cap)" : "", p->nrows),
+				NULL);
+	else
+		add_row(doctor, "thresholds", 0, detail.data, hint.data);
+}
+
+/* One operation's false alarms */
+typedef struct FalseAlarm
+{
+	char	   *operation;
+	int64		jobs;
+	int64		events;			/* written after their job.timeout */
+	int64		silence;		/* the longest, in seconds */
+} FalseAlarm;
+
+/* The results of the doctor's statements, for the rows that follow */
+typedef struct Findings
+{
+	int64		overdue;
+	char	   *overdue_ids;
+	int64		skewed;
+	int64		skew;			/* seconds */
+	int			nalarms;
+	FalseAlarm *alarms;
+} Findings;
+
+static Findings findings;
+
+/* A text column of the current SPI result, copied into cxt; NULL for NULL */
+static char *
+spi_text_in(MemoryContext cxt, HeapTuple tuple, int col)
+{
+	char	   *value = SPI_getvalue(tuple, SPI_tuptable->tupdesc, col);
+
+	return value ? MemoryContextStrdup(cxt, value) : NULL;
+}
+
+/* An int8 column of the current SPI result, 0 for NULL */
+static int64
+spi_int64(HeapTuple tuple, int col)
+{
+	bool		isnull;
+	Datum		value = SPI_getbinval(tuple, SPI_tuptable->tupdesc, col, &isnull);
+
+	return isnull ? 0 : DatumGetInt64(value);
+}
+
+/*
+ * find
+ *		Run the doctor's statements as the tables' owner, keeping what they
+ *		found in the caller's memory (SPI's goes at reaper_session_end).
+ */
+static void
+find(Doctor *doctor)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ReaperSession session;
+	Datum		values[POLICY_NPARAMS];
+
+	reaper_session_begin(&session, false);
+	reaper_policy_params(&doctor->policy, values);
+
+	reaper_execute(reaper_plan(&session, STMT_OVERDUE), values, NULL, true);
+	findings.overdue = spi_int64(SPI_tuptable->vals[0], 1);
+	findings.overdue_ids = spi_text_in(cxt, SPI_tuptable->vals[0], 2);
+
+	reaper_execute(reaper_plan(&session, STMT_CLOCK_SKEW), NULL, NULL, true);
+	findings.skewed = spi_int64(SPI_tuptable->vals[0], 1);
+	findings.skew = spi_int64(SPI_tuptable->vals[0], 2);
+
+	reaper_execute(reaper_plan(&session, STMT_FALSE_ALARMS), NULL, NULL, true);
+	findings.nalarms = (int) SPI_processed;
+	findings.alarms = MemoryContextAllocZero(cxt, (SPI_processed + 1) * sizeof(FalseAlarm));
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[i];
+
+		findings.alarms[i].operation = spi_text_in(cxt, tuple, ALARM_OPERATION);
+		findings.alarms[i].jobs = spi_int64(tuple, ALARM_JOBS);
+		findings.alarms[i].events = spi_int64(tuple, ALARM_EVENTS);
+		findings.alarms[i].silence = spi_int64(tuple, ALARM_LONGEST_SILENCE);
+	}
+	reaper_session_end(&session);
+}
+
+/* The hint for an operation whose jobs were failed while alive */
+static char *
+false_alarm_hint(Doctor *doctor, const char *op, int64 silence)
+{
+	int			timeout,
+				stall,
+				max_runtime;
+	bool		exempt;
+	int64		new_stall;
+	int64		new_timeout;
+
+	reaper_policy_for(&doctor->policy, op, &timeout, &stall, &max_runtime, &exempt);
+	/* half as long again as the longest silence seen, and more than now */
+	new_stall = Max((int64) stall + 1, silence + silence / 2);
+	new_stall = Min(new_stall, (int64) PG_INT32_MAX / 2);
+	new_timeout = Max((int64) timeout, 2 * new_stall);
+	if (new_timeout == timeout)
+		return psprintf("Raise its stall_seconds above the silence its workers keep: INSERT INTO protea_reaper_policy (operation, stall_seconds) VALUES (%s, " INT64_FORMAT ") ON CONFLICT (operation) DO UPDATE SET stall_seconds = EXCLUDED.stall_seconds;",
+						quote_literal_cstr(op), new_stall);
+	return psprintf("Raise its stall_seconds above the silence its workers keep, and its timeout_seconds above that: INSERT INTO protea_reaper_policy (operation, timeout_seconds, stall_seconds) VALUES (%s, " INT64_FORMAT ", " INT64_FORMAT ") ON CONFLICT (operation) DO UPDATE SET timeout_seconds = EXCLUDED.timeout_seconds, stall_seconds = EXCLUDED.stall_seconds;",
+					quote_literal_cstr(op), new_timeout, new_stall);
+}
+
+/* What the reaper's work says: overdue jobs, clock skew, false alarms */
+static void
+check_findings(Doctor *doctor)
+{
+	ErrorData  *edata;
+
+	if (!doctor->tables_ok)
+	{
+		add_row(doctor, "overdue jobs", -1, "Not checked: the tables did not resolve.", NULL);
+		add_row(doctor, "clock skew", -1, "Not checked: the tables did not resolve.", NULL);
+		add_row(doctor, "false alarms", -1, "Not checked: the tables did not resolve.", NULL);
+		return;
+	}
+	memset(&findings, 0, sizeof(findings));
+	if (!guarded(find, doctor, &edata))
+	{
+		error_row(doctor, "overdue jobs", edata);
+		add_row(doctor, "clock skew", -1, "Not checked: see overdue jobs.", NULL);
+		add_row(doctor, "false alarms", -1, "Not checked: see overdue jobs.", NULL);
+		return;
+	}
+
+	if (findings.overdue == 0)
+		add_row(doctor, "overdue jobs", 1,
+				"No running job is older than twice its timeout_seconds.", NULL);
+	else
+		add_row(doctor, "overdue jobs", 0,
+				psprintf(INT64_FORMAT " running job(s) are older than twice their timeout_seconds (first: %s): a lease or recent events keep them, or no sweep runs.",
+						 findings.overdue, findings.overdue_ids),
+				"SELECT * FROM protea_reaper_running_jobs() WHERE running_for > 2 * make_interval(secs => timeout_seconds); check their workers, exempt their operation in protea_reaper_policy if they may run that long, or fail one with SELECT protea_reaper_fail_job(job_id, 'reason').");
+
+	if (findings.skewed == 0)
+		add_row(doctor, "clock skew", 1,
+				"No running job's newest job_event is stamped ahead of the database's clock.", NULL);
+	else
+		add_row(doctor, "clock skew", 0,
+				psprintf(INT64_FORMAT " running job(s) have a newest job_event stamped ahead of the database's clock, by up to " INT64_FORMAT " s: such an event keeps its job alive until it is stall_seconds old.",
+						 findings.skewed, findings.skew),
+				"Synchronise the clocks of PROTEA's hosts (NTP, chrony), or let the database stamp job_event.ts (its DEFAULT now()).");
+
+	if (findings.nalarms == 0)
+		add_row(doctor, "false alarms", 1,
+				"No job failed as stalled in the last 7 days wrote events after its job.timeout event.",
+				NULL);
+	for (int i = 0; i < findings.nalarms; i++)
+	{
+		int			timeout,
+					stall,
+					max_runtime;
+		bool		exempt;
+
+		reaper_policy_for(&doctor->policy, findings.alarms[i].operation,
+						  &timeout, &stall, &max_runtime, &exempt);
+		/* the policy was raised since: the evidence is answered */
+		if (exempt || stall > findings.alarms[i].silence)
+		{
+			add_row(doctor, "false alarms", 1,
+					psprintf("Operation %s: " INT64_FORMAT " job(s) failed as stalled in the last 7 days wrote events after their job.timeout event, silent for up to " INT64_FORMAT " s; its %s now.",
+							 quote_literal_cstr(findings.alarms[i].operation),
+							 findings.alarms[i].jobs, findings.alarms[i].silence,
+							 exempt ? "jobs are exempt" :
+							 psprintf("stall_seconds is %d", stall)),
+					NULL);
+			continue;
+		}
+		add_row(doctor, "false alarms", 0,
+				psprintf("Operation %s: " INT64_FORMAT " job(s) failed as stalled in the last 7 days wrote " INT64_FORMAT " event(s) after their job.timeout event; they were alive, silent for up to " INT64_FORMAT " s.",
+						 quote_literal_cstr(findings.alarms[i].operation), findings.alarms[i].jobs,
+						 findings.alarms[i].events, findings.alarms[i].silence),
+				false_alarm_hint(doctor, findings.alarms[i].operation,
+								 findings.alarms[i].silence));
+	}
+}
+
+/*
+ * protea_reaper_check
+ *		The doctor: a row per check, in the order a fix is usually needed.
+ */
+Datum
+protea_reaper_check(PG_FUNCTION_ARGS)
+{
+	Doctor		doctor;
+	ReaperStatus status;
+	bool		preloaded;
+
+	InitMaterializedSRF(fcinfo, 0);
+	memset(&doctor, 0, sizeof(doctor));
+	doctor.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	preloaded = reaper_status_read(&status);
+
+	check_preloaded(&doctor, preloaded);
+	check_worker(&doctor, &status, preloaded);
+	check_database(&doctor, &status, preloaded);
+	check_tables(&doctor);
+	check_started_at_index(&doctor);
+	reaper_policy_load(&doctor.policy);
+	check_thresholds(&doctor);
+	check_findings(&doctor);
+	return (Datum) 0;
+}

@@ -1,0 +1,284 @@
+/*-------------------------------------------------------------------------
+ *
+ * policy.c
+ *	  The thresholds in force: the protea_reaper.* settings, overridden per
+ *	  operation by the rows of protea_reaper_policy.
+ *
+ * PROTEA's operations differ by orders of magnitude (a batch insert runs
+ * for minutes, an embedding coordinator for hours), so a superuser may give
+ * an operation its own timeout_seconds, stall_seconds and
+ * max_runtime_seconds, or exempt it.  The rows are read here, with the
+ * extension owner's rights and no SQL (a scan of the table, like a
+ * catalog's), and handed to every statement as arrays: the statements then
+ * run as the job table's owner, who needs no right on the policy table, and
+ * apply the rows in one set-based join (statements.c).
+ *
+ * Only the extension's own table is read: a table of that name that is not
+ * a member of the extension (made by whoever could create tables in its
+ * schema before an upgrade) is ignored, so it cannot exempt anything.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/dependency.h"
+#include "catalog/indexing.h"
+#include "catalog/pg_extension.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "executor/tuptable.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "policy.h"
+#include "protea_reaper.h"
+#include "settings.h"
+#include "statements.h"
+
+/* The columns of protea_reaper_policy, as the install script makes them */
+static const struct
+{
+	const char *name;
+	Oid			type;
+}			policy_columns[] = {
+	{"operation", TEXTOID},
+	{"timeout_seconds", INT4OID},
+	{"stall_seconds", INT4OID},
+	{"max_runtime_seconds", INT4OID},
+	{"exempt", BOOLOID},
+};
+#define POLICY_COLUMNS lengthof(policy_columns)
+
+/* The schema an extension lives in (pg_extension has no cache before 16) */
+static Oid
+extension_namespace(Oid extoid)
+{
+	Relation	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	Oid			nsp = InvalidOid;
+
+	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(extoid));
+	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+		nsp = ((Form_pg_extension) GETSTRUCT(tuple))->extnamespace;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return nsp;
+}
+
+/* The extension's policy table, or InvalidOid when it has none */
+static Oid
+policy_relid(void)
+{
+	Oid			extoid = get_extension_oid(REAPER_NAME, true);
+	Oid			relid;
+
+	if (!OidIsValid(extoid))
+		return InvalidOid;
+	relid = get_relname_relid(REAPER_POLICY_TABLE, extension_namespace(extoid));
+	if (!OidIsValid(relid) ||
+		getExtensionOfObject(RelationRelationId, relid) != extoid)
+		return InvalidOid;
+	return relid;
+}
+
+/* The table's first columns must be the install script's, or it is not read */
+static void
+check_policy_columns(Relation rel)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+
+	for (int i = 0; i < POLICY_COLUMNS; i++)
+	{
+		Form_pg_attribute att;
+
+		if (i >= desc->natts ||
+			(att = TupleDescAttr(desc, i))->attisdropped ||
+			strcmp(NameStr(att->attname), policy_columns[i].name) != 0 ||
+			att->atttypid != policy_columns[i].type)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("table %s has been altered: its column %d is not \"%s\" %s",
+							REAPER_POLICY_TABLE, i + 1, policy_columns[i].name,
+							format_type_be(policy_columns[i].type)),
+					 errhint("Reinstall the extension's table: save its rows, DROP EXTENSION protea_reaper, CREATE EXTENSION protea_reaper, and insert them again.")));
+	}
+}
+
+/* A threshold column: -1 for NULL (the setting's) */
+static int
+threshold(TupleTableSlot *slot, int attnum)
+{
+	bool		isnull;
+	Datum		value = slot_getattr(slot, attnum, &isnull);
+
+	return isnull ? -1 : DatumGetInt32(value);
+}
+
+/* Read every row of the table */
+static void
+read_rows(ReaperPolicy *policy, Oid relid)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	TableScanDesc scan;
+	int			allocated = 8;
+
+	check_policy_columns(rel);
+	policy->rows = palloc(allocated * sizeof(ReaperPolicyRow));
+	scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		ReaperPolicyRow *row;
+		bool		isnull;
+		Datum		exempt;
+
+		if (policy->nrows == allocated)
+		{
+			allocated *= 2;
+			policy->rows = repalloc(policy->rows, allocated * sizeof(ReaperPolicyRow));
+		}
+		row = &policy->rows[policy->nrows++];
+		row->operation = TextDatumGetCString(slot_getattr(slot, 1, &isnull));
+		row->timeout_seconds = threshold(slot, 2);
+		row->stall_seconds = threshold(slot, 3);
+		row->max_runtime_seconds = threshold(slot, 4);
+		exempt = slot_getattr(slot, 5, &isnull);
+		row->exempt = !isnull && DatumGetBool(exempt);
+	}
+	table_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	table_close(rel, AccessShareLock);
+}
+
+/* The row's value of a threshold, or the setting's */
+static int
+or_setting(int value, int setting)
+{
+	return value >= 0 ? value : setting;
+}
+
+/*
+ * reaper_policy_load
+ *		The settings in force and the rows, with the bound and the longest
+ *		stall they imply.
+ */
+void
+reaper_policy_load(ReaperPolicy *policy)
+{
+	Oid			relid = policy_relid();
+
+	memset(policy, 0, sizeof(ReaperPolicy));
+	policy->timeout_seconds = reaper_timeout_seconds;
+	policy->stall_seconds = reaper_stall_seconds;
+	policy->max_runtime_seconds = reaper_max_runtime_seconds;
+	if (OidIsValid(relid))
+		read_rows(policy, relid);
+
+	/* what the settings give an operation without a row */
+	policy->bound_seconds = policy->timeout_seconds;
+	if (policy->max_runtime_seconds > 0)
+		policy->bound_seconds = Min(policy->bound_seconds, policy->max_runtime_seconds);
+	policy->max_stall_seconds = policy->stall_seconds;
+
+	for (int i = 0; i < policy->nrows; i++)
+	{
+		const ReaperPolicyRow *row = &policy->rows[i];
+		int			max_runtime = or_setting(row->max_runtime_seconds,
+											 policy->max_runtime_seconds);
+
+		if (row->exempt)
+			continue;
+		policy->bound_seconds = Min(policy->bound_seconds,
+									or_setting(row->timeout_seconds, policy->timeout_seconds));
+		if (max_runtime > 0)
+			policy->bound_seconds = Min(policy->bound_seconds, max_runtime);
+		policy->max_stall_seconds = Max(policy->max_stall_seconds,
+										or_setting(row->stall_seconds, policy->stall_seconds));
+	}
+}
+
+/* One column of the rows as an int4[] with NULLs for -1 */
+static Datum
+int_array(const ReaperPolicy *policy, size_t offset)
+{
+	Datum	   *elems = palloc0((policy->nrows + 1) * sizeof(Datum));
+	bool	   *nulls = palloc0((policy->nrows + 1) * sizeof(bool));
+	int			dims[1] = {policy->nrows};
+	int			lbs[1] = {1};
+
+	for (int i = 0; i < policy->nrows; i++)
+	{
+		int			value = *(const int *) ((const char *) &policy->rows[i] + offset);
+
+		elems[i] = Int32GetDatum(value);
+		nulls[i] = (value < 0);
+	}
+	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs, INT4OID,
+											  sizeof(int32), true, TYPALIGN_INT));
+}
+
+/*
+ * reaper_policy_params
+ *		The policy as the leading parameters of every statement that judges
+ *		jobs (statements.h, PolicyParam).
+ */
+void
+reaper_policy_params(const ReaperPolicy *policy, Datum *values)
+{
+	Datum	   *operations = palloc0((policy->nrows + 1) * sizeof(Datum));
+	Datum	   *exempt = palloc0((policy->nrows + 1) * sizeof(Datum));
+
+	for (int i = 0; i < policy->nrows; i++)
+	{
+		operations[i] = CStringGetTextDatum(policy->rows[i].operation);
+		exempt[i] = BoolGetDatum(policy->rows[i].exempt);
+	}
+	values[PARAM_TIMEOUT] = Int32GetDatum(policy->timeout_seconds);
+	values[PARAM_STALL] = Int32GetDatum(policy->stall_seconds);
+	values[PARAM_MAX_RUNTIME] = Int32GetDatum(policy->max_runtime_seconds);
+	values[PARAM_BOUND] = Int32GetDatum(policy->bound_seconds);
+	values[PARAM_POLICY_OPERATIONS] =
+		PointerGetDatum(construct_array(operations, policy->nrows, TEXTOID, -1, false,
+										TYPALIGN_INT));
+	values[PARAM_POLICY_TIMEOUTS] = int_array(policy, offsetof(ReaperPolicyRow, timeout_seconds));
+	values[PARAM_POLICY_STALLS] = int_array(policy, offsetof(ReaperPolicyRow, stall_seconds));
+	values[PARAM_POLICY_MAX_RUNTIMES] =
+		int_array(policy, offsetof(ReaperPolicyRow, max_runtime_seconds));
+	values[PARAM_POLICY_EXEMPT] =
+		PointerGetDatum(construct_array(exempt, policy->nrows, BOOLOID, 1, true,
+										TYPALIGN_CHAR));
+}
+
+/*
+ * reaper_policy_for
+ *		The thresholds of one operation: its row's, or the settings'.
+ */
+void
+reaper_policy_for(const ReaperPolicy *policy, const char *operation,
+				  int *timeout_seconds, int *stall_seconds,
+				  int *max_runtime_seconds, bool *exempt)
+{
+	const ReaperPolicyRow *row = NULL;
+
+	for (int i = 0; operation != NULL && i < policy->nrows; i++)
+		if (strcmp(policy->rows[i].operation, operation) == 0)
+			row = &policy->rows[i];
+	*timeout_seconds = or_setting(row ? row->timeout_seconds : -1, policy->timeout_seconds);
+	*stall_seconds = or_setting(row ? row->stall_seconds : -1, policy->stall_seconds);
+	*max_runtime_seconds = or_setting(row ? row->max_runtime_seconds : -1,
+									  policy->max_runtime_seconds);
+	*exempt = row != NULL && row->exempt;
+}

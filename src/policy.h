@@ -1,0 +1,63 @@
+/*-------------------------------------------------------------------------
+ *
+ * policy.h
+ *	  The thresholds in force: the protea_reaper.* settings, overridden per
+ *	  operation by the rows of protea_reaper_policy.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PROTEA_REAPER_POLICY_H
+#define PROTEA_REAPER_POLICY_H
+
+/* The policy table, in the extension's schema */
+#define REAPER_POLICY_TABLE "protea_reaper_policy"
+
+/* One row of protea_reaper_policy; a NULL threshold is -1 (the setting's) */
+typedef struct ReaperPolicyRow
+{
+	char	   *operation;
+	int			timeout_seconds;
+	int			stall_seconds;
+	int			max_runtime_seconds;
+	bool		exempt;
+} ReaperPolicyRow;
+
+/*
+ * The settings in force and the policy rows, as the statements take them
+ * (statements.h's PolicyParam: the settings, the coarse bound, and one
+ * array per column).
+ */
+typedef struct ReaperPolicy
+{
+	int			timeout_seconds;	/* protea_reaper.timeout_seconds */
+	int			stall_seconds;	/* protea_reaper.stall_seconds */
+	int			max_runtime_seconds;	/* protea_reaper.max_runtime_seconds */
+	int			nrows;
+	ReaperPolicyRow *rows;
+
+	/*
+	 * The shortest timeout or runtime cap of any operation that is not
+	 * exempt: no job started more recently can be failed, so every
+	 * statement bounds started_at by it and an index on started_at serves.
+	 */
+	int			bound_seconds;
+
+	/* The longest stall_seconds in force: no event older is worth remembering */
+	int			max_stall_seconds;
+} ReaperPolicy;
+
+/*
+ * Read the settings and the rows, as of the active snapshot.  No table (the
+ * extension not installed, or still at 1.0): no rows.
+ */
+extern void reaper_policy_load(ReaperPolicy *policy);
+
+/* The policy as the statements' leading parameters, values[0 .. POLICY_NPARAMS-1] */
+extern void reaper_policy_params(const ReaperPolicy *policy, Datum *values);
+
+/* The thresholds that apply to operation (NULL: the settings') */
+extern void reaper_policy_for(const ReaperPolicy *policy, const char *operation,
+							  int *timeout_seconds, int *stall_seconds,
+							  int *max_runtime_seconds, bool *exempt);
+
+#endif							/* PROTEA_REAPER_POLICY_H */
