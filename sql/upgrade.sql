@@ -1,0 +1,121 @@
+--
+-- upgrade: ALTER EXTENSION protea_reaper UPDATE from 1.0 gives exactly the
+-- objects of a fresh 1.1 install (functions with their signatures,
+-- properties, grants and comments; the policy table with its columns,
+-- constraints, grants and comments; what pg_dump keeps), keeps the grants
+-- a superuser gave on the function it remakes, and the 1.1 library serves
+-- a database still at 1.0.
+--
+
+-- Everything an install made, one line per property
+CREATE TABLE installed (install text, kind text, object text, description text);
+CREATE FUNCTION snapshot(label text) RETURNS void LANGUAGE sql AS $$
+    INSERT INTO installed
+    SELECT label, 'member', pg_describe_object(d.classid, d.objid, d.objsubid), ''
+      FROM pg_depend d JOIN pg_extension x ON x.oid = d.refobjid AND x.extname = 'protea_reaper'
+     WHERE d.deptype = 'e'
+    UNION ALL
+    SELECT label, 'function', p.oid::regprocedure::text,
+           concat_ws(' | ', 'returns ' || pg_get_function_result(p.oid),
+                     'args ' || pg_get_function_arguments(p.oid),
+                     p.provolatile, p.prosecdef, l.lanname, p.prosrc, p.probin,
+                     p.proconfig::text, p.proacl::text, obj_description(p.oid, 'pg_proc'))
+      FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+      JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass
+      JOIN pg_extension x ON x.oid = d.refobjid AND x.extname = 'protea_reaper'
+    UNION ALL
+    SELECT label, 'table', c.oid::regclass::text,
+           concat_ws(' | ', c.relkind, c.relacl::text, obj_description(c.oid, 'pg_class'))
+      FROM pg_class c JOIN pg_depend d ON d.objid = c.oid AND d.classid = 'pg_class'::regclass
+      JOIN pg_extension x ON x.oid = d.refobjid AND x.extname = 'protea_reaper'
+    UNION ALL
+    SELECT label, 'column', a.attrelid::regclass || '.' || a.attname,
+           concat_ws(' | ', a.attnum, format_type(a.atttypid, a.atttypmod), a.attnotnull,
+                     pg_get_expr(ad.adbin, ad.adrelid), a.attacl::text,
+                     col_description(a.attrelid, a.attnum))
+      FROM pg_attribute a LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+     WHERE a.attrelid = 'protea_reaper_policy'::regclass AND a.attnum > 0 AND NOT a.attisdropped
+    UNION ALL
+    SELECT label, 'constraint', conname, pg_get_constraintdef(oid)
+      FROM pg_constraint WHERE conrelid = 'protea_reaper_policy'::regclass
+    UNION ALL
+    SELECT label, 'index', indexrelid::regclass::text, pg_get_indexdef(indexrelid)
+      FROM pg_index WHERE indrelid = 'protea_reaper_policy'::regclass
+    UNION ALL
+    SELECT label, 'config dump', extconfig::regclass[]::text, extcondition::text
+      FROM pg_extension WHERE extname = 'protea_reaper'
+    UNION ALL
+    SELECT label, 'version', extname, extversion
+      FROM pg_extension WHERE extname = 'protea_reaper'
+$$;
+
+-- A fresh 1.1 install
+DROP EXTENSION protea_reaper;
+CREATE EXTENSION protea_reaper;
+SELECT snapshot('fresh');
+
+-- 1.0, then the update
+DROP EXTENSION protea_reaper;
+CREATE EXTENSION protea_reaper VERSION '1.0';
+SELECT extversion FROM pg_extension WHERE extname = 'protea_reaper';
+
+-- Until the update, the new library serves 1.0's functions as 1.0 declared
+-- them: eight columns of running jobs, a sweep with the settings alone
+SELECT fixture_load();
+SELECT right(job_id::text, 2) AS job, verdict FROM protea_reaper_running_jobs();
+
+-- A table of the policy's name that is not the extension's (made before
+-- the update by whoever may create tables in public) is not read: it
+-- cannot exempt anything
+CREATE ROLE policy_squatter;
+GRANT CREATE ON SCHEMA public TO policy_squatter;
+SET ROLE policy_squatter;
+CREATE TABLE public.protea_reaper_policy (operation text PRIMARY KEY, timeout_seconds integer,
+    stall_seconds integer, max_runtime_seconds integer, exempt boolean NOT NULL DEFAULT false);
+INSERT INTO public.protea_reaper_policy (operation, exempt) VALUES ('insert_proteins', true);
+RESET ROLE;
+SELECT protea_reaper_run_once();
+-- ... and the update refuses to adopt it
+\set VERBOSITY terse
+ALTER EXTENSION protea_reaper UPDATE;
+\set VERBOSITY default
+DROP TABLE public.protea_reaper_policy;
+REVOKE CREATE ON SCHEMA public FROM policy_squatter;
+DROP ROLE policy_squatter;
+
+ALTER EXTENSION protea_reaper UPDATE;
+SELECT snapshot('upgraded');
+
+-- What each install has (the same counts), and every line that differs (none)
+SELECT kind, count(*) FILTER (WHERE install = 'fresh') AS fresh,
+       count(*) FILTER (WHERE install = 'upgraded') AS upgraded
+  FROM installed GROUP BY kind ORDER BY kind;
+(SELECT 'only fresh' AS "where", kind, object, description FROM installed WHERE install = 'fresh'
+ EXCEPT
+ SELECT 'only fresh', kind, object, description FROM installed WHERE install = 'upgraded')
+UNION ALL
+(SELECT 'only upgraded', kind, object, description FROM installed WHERE install = 'upgraded'
+ EXCEPT
+ SELECT 'only upgraded', kind, object, description FROM installed WHERE install = 'fresh')
+ORDER BY 1, 2, 3;
+
+-- A grant a superuser gave on the function the update remakes is kept
+DROP EXTENSION protea_reaper;
+CREATE EXTENSION protea_reaper VERSION '1.0';
+CREATE ROLE oncall;
+GRANT EXECUTE ON FUNCTION protea_reaper_running_jobs() TO oncall WITH GRANT OPTION;
+ALTER EXTENSION protea_reaper UPDATE;
+SELECT has_function_privilege('oncall', 'protea_reaper_running_jobs()', 'EXECUTE WITH GRANT OPTION')
+       AS oncall_keeps_grant,
+       has_function_privilege('pg_monitor', 'protea_reaper_running_jobs()', 'EXECUTE')
+       AS pg_monitor_keeps_grant,
+       has_function_privilege('public', 'protea_reaper_running_jobs()', 'EXECUTE')
+       AS public_has_none;
+SET ROLE oncall;
+SELECT count(*) AS running FROM protea_reaper_running_jobs();
+RESET ROLE;
+REVOKE ALL ON FUNCTION protea_reaper_running_jobs() FROM oncall CASCADE;
+DROP ROLE oncall;
+
+DROP FUNCTION snapshot(text);
+DROP TABLE installed;
