@@ -51,6 +51,36 @@ my %check = (
 		my $out = run('find stuck jobs');
 		like($out, qr/^\Q$stale\E\|insert_proteins\|.*\|stale\|/m, 'lists a stale job as stale');
 	},
+	'is a silent coordinator dead?' => sub {
+		my $coordinator = add_job($node, 20, started => '7 hours');
+		my $child = add_job($node, 21, started => '1 hour', event => '1 minute');
+		$node->safe_psql('postgres',
+			"UPDATE job SET parent_job_id = '$coordinator' WHERE id = '$child'");
+		like(run('is a silent coordinator dead?'),
+			qr/^\Q$coordinator\E\|stale\|1\|\d{4}-/m,
+			'a silent coordinator shows its running child and when it last wrote');
+		$node->safe_psql('postgres', "DELETE FROM job WHERE id IN ('$child', '$coordinator')");
+	},
+	'check the setup' => sub {
+		my $out = run('check the setup');
+		like($out, qr/^preloaded\|t\|/m, 'the library is preloaded');
+		like($out,
+			qr/^worker\|f\|.*enabled is off\.\|ALTER SYSTEM SET protea_reaper.enabled = on/m,
+			'the disabled worker, with the fix');
+		like($out, qr/^database\|t\|/m, 'the worker sweeps this database');
+		like($out, qr/^tables\|t\|/m, 'the tables resolve');
+	},
+	'give an operation its own thresholds' => sub {
+		run('give an operation its own thresholds');
+		my $job = add_job($node, 22, started => '2 hours');
+		$node->safe_psql('postgres',
+			"UPDATE job SET operation = 'compute_embeddings' WHERE id = '$job'");
+		is( $node->safe_psql('postgres',
+				"SELECT stall_seconds FROM protea_reaper_running_jobs() WHERE job_id = '$job'"),
+			'3600', "the operation's jobs get its stall_seconds");
+		$node->safe_psql('postgres',
+			"DELETE FROM protea_reaper_policy; DELETE FROM job WHERE id = '$job'");
+	},
 	'sweep now' => sub {
 		my $stale = add_job($node, 2);
 		my $n = run('sweep now');
