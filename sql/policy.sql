@@ -132,3 +132,17 @@ SELECT right(job_id::text, 2) AS job, verdict, right(parent_job_id::text, 2) AS 
        children_running,
        round(extract(epoch FROM now() - children_last_event_ts) / 60) AS children_silent_min
   FROM protea_reaper_running_jobs();
+
+-- A job an earlier sweep found alive under its operation's long stall is
+-- failed as soon as that stall is shortened: what a backend remembers of
+-- live jobs is judged by each job's stall_seconds in force
+SELECT fixture_load();
+DELETE FROM job WHERE id = '00000000-0000-0000-0000-000000000004';
+INSERT INTO protea_reaper_policy (operation, stall_seconds) VALUES ('insert_proteins', 7200);
+SELECT protea_reaper_run_once() AS first_sweep, protea_reaper_run_once() AS second_sweep;
+SELECT right(id::text, 2) AS job, status FROM job WHERE id = '00000000-0000-0000-0000-000000000001';
+UPDATE protea_reaper_policy SET stall_seconds = 1800 WHERE operation = 'insert_proteins';
+SELECT protea_reaper_run_once() AS after_shortening;
+SELECT right(id::text, 2) AS job, status, error_message FROM job
+ WHERE id = '00000000-0000-0000-0000-000000000001';
+DELETE FROM protea_reaper_policy;
