@@ -88,5 +88,8 @@ echo "  ... and $(grep -c 'Reaper skipped live job' "$WORKDIR/server.log") 'Reap
 
 say "protea_reaper_status() now"
 sql -x -c "SELECT * FROM protea_reaper_status()"
+
+say "The doctor: SELECT * FROM protea_reaper_check();  (each row that is not ok carries its fix)"
+sql -c "SELECT \"check\", ok, coalesce(hint, detail) AS \"detail, or the fix\" FROM protea_reaper_check()"
 echo
 echo "Demo done; the cluster is stopped and removed."
