@@ -69,6 +69,27 @@ INSERT INTO protea_reaper_policy (operation, stall_seconds) VALUES ('insert_prot
     ON CONFLICT (operation) DO UPDATE SET stall_seconds = EXCLUDED.stall_seconds;
 SELECT "check", ok, detail FROM protea_reaper_check() WHERE "check" IN ('thresholds', 'false alarms');
 DELETE FROM protea_reaper_policy;
+-- When the stall it needs passes the operation's timeout and cap, the hint
+-- raises them too, and the statement it gives is valid as it stands
+INSERT INTO protea_reaper_policy (operation, timeout_seconds, stall_seconds, max_runtime_seconds)
+VALUES ('insert_proteins', 3600, 600, 4000);
+SELECT "check", ok, hint FROM protea_reaper_check() WHERE "check" = 'false alarms';
+DO $$
+BEGIN
+    EXECUTE (SELECT substring(hint FROM 'INSERT INTO .*') FROM protea_reaper_check()
+              WHERE "check" = 'false alarms' AND NOT ok);
+END
+$$;
+SELECT * FROM protea_reaper_policy;
+SELECT "check", ok FROM protea_reaper_check() WHERE "check" IN ('thresholds', 'false alarms');
+DELETE FROM protea_reaper_policy;
+-- Jobs without an operation (a column PROTEA makes NOT NULL) can have no
+-- policy row: the hint moves the settings
+BEGIN;
+ALTER TABLE job ALTER operation DROP NOT NULL;
+UPDATE job SET operation = NULL WHERE id = '00000000-0000-0000-0000-000000000001';
+SELECT "check", ok, detail, hint FROM protea_reaper_check() WHERE "check" = 'false alarms';
+ROLLBACK;
 -- A job failed by hand, or by the runtime cap, is not a false alarm
 SELECT fixture_load();
 SELECT protea_reaper_fail_job('00000000-0000-0000-0000-000000000002', 'node drained');
@@ -83,6 +104,12 @@ SELECT "check", ok FROM protea_reaper_check() WHERE "check" = 'false alarms';
 BEGIN;
 DROP INDEX job_event_job_id_ts, job_event_job_id_event;
 SELECT "check", ok, detail, hint FROM protea_reaper_check() WHERE "check" = 'event index';
+ROLLBACK;
+
+-- A policy table altered so that it cannot be read: said, with the fix
+BEGIN;
+ALTER TABLE protea_reaper_policy RENAME COLUMN exempt TO exempted;
+SELECT * FROM protea_reaper_check() WHERE "check" IN ('thresholds', 'overdue jobs');
 ROLLBACK;
 
 -- Tables that do not resolve: said, and the checks that need them are not run

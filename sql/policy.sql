@@ -73,8 +73,9 @@ SELECT right(job_id::text, 2) AS job, verdict, max_runtime_seconds
 CREATE TEMP TABLE capped AS
     SELECT job_id FROM protea_reaper_running_jobs() WHERE verdict IN ('stale', 'capped');
 SELECT protea_reaper_run_once();
+-- (the audit of the capped job, leased and alive, still gives its last event)
 SELECT right(j.id::text, 2) AS job, j.status, j.error_code, j.error_message,
-       e.fields - 'last_event_ts' AS fields
+       e.fields - 'last_event_ts' AS fields, e.fields->>'last_event_ts' IS NOT NULL AS has_last_event
   FROM job j JOIN job_event e ON e.job_id = j.id AND e.event = 'job.timeout'
  ORDER BY j.id;
 SELECT NOT EXISTS (SELECT job_id FROM capped
@@ -145,4 +146,32 @@ UPDATE protea_reaper_policy SET stall_seconds = 1800 WHERE operation = 'insert_p
 SELECT protea_reaper_run_once() AS after_shortening;
 SELECT right(id::text, 2) AS job, status, error_message FROM job
  WHERE id = '00000000-0000-0000-0000-000000000001';
+DELETE FROM protea_reaper_policy;
+
+-- The policy table is the extension's, whatever it is called or wherever
+-- it is moved: renaming it keeps the exemptions
+SELECT fixture_load();
+INSERT INTO protea_reaper_policy (operation, exempt) VALUES ('insert_proteins', true);
+BEGIN;
+ALTER TABLE protea_reaper_policy RENAME TO reaper_policy_renamed;
+SELECT right(job_id::text, 2) AS job, verdict FROM protea_reaper_running_jobs()
+ WHERE operation = 'insert_proteins';
+SELECT protea_reaper_run_once();
+ROLLBACK;
+BEGIN;
+CREATE SCHEMA elsewhere;
+ALTER TABLE protea_reaper_policy SET SCHEMA elsewhere;
+SELECT protea_reaper_run_once();
+ROLLBACK;
+-- ... and a sweep refuses to run without it, or with a column altered,
+-- rather than sweep without the operators' exemptions
+BEGIN;
+ALTER EXTENSION protea_reaper DROP TABLE protea_reaper_policy;
+SELECT protea_reaper_run_once();
+ROLLBACK;
+BEGIN;
+ALTER TABLE protea_reaper_policy RENAME COLUMN exempt TO exempted;
+SELECT protea_reaper_run_once();
+ROLLBACK;
+SELECT count(*) AS still_running FROM job WHERE status = 'RUNNING';
 DELETE FROM protea_reaper_policy;

@@ -4,17 +4,20 @@
 
 -- protea_reaper_running_jobs() gains columns, so it is made again.  The
 -- grants a superuser gave on it besides pg_monitor's are kept: they are
--- read before the DROP and given again after the CREATE.
+-- read before the DROP and given again after the CREATE (by the role that
+-- runs the update, whoever had granted them).
 SELECT pg_catalog.set_config('protea_reaper_upgrade.grants',
        coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
-                    'role', r.rolname, 'grantable', a.is_grantable))::text, '[]'),
+                    'public', a.grantee = 0, 'role', r.rolname,
+                    'grantable', a.is_grantable))::text, '[]'),
        true)
   FROM pg_catalog.pg_proc AS p
  CROSS JOIN LATERAL pg_catalog.aclexplode(p.proacl) AS a
   LEFT JOIN pg_catalog.pg_roles AS r ON r.oid = a.grantee
  WHERE p.oid = 'protea_reaper_running_jobs()'::pg_catalog.regprocedure
    AND a.grantee <> p.proowner
-   AND a.grantee <> 'pg_monitor'::pg_catalog.regrole;
+   AND a.grantee <> 'pg_monitor'::pg_catalog.regrole
+   AND (a.grantee = 0 OR r.rolname IS NOT NULL);
 
 DROP FUNCTION protea_reaper_running_jobs();
 
@@ -52,7 +55,8 @@ BEGIN
                  pg_catalog.current_setting('protea_reaper_upgrade.grants')::jsonb)
     LOOP
         EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION protea_reaper_running_jobs() TO %s%s',
-                                  coalesce(pg_catalog.quote_ident(g->>'role'), 'PUBLIC'),
+                                  CASE WHEN (g->>'public')::boolean THEN 'PUBLIC'
+                                       ELSE pg_catalog.quote_ident(g->>'role') END,
                                   CASE WHEN (g->>'grantable')::boolean
                                        THEN ' WITH GRANT OPTION' ELSE '' END);
     END LOOP;

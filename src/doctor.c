@@ -51,6 +51,7 @@ typedef struct Doctor
 {
 	ReturnSetInfo *rsinfo;
 	ReaperPolicy policy;
+	bool		policy_ok;
 	ReaperTables tables;
 	bool		tables_ok;
 } Doctor;
@@ -191,8 +192,8 @@ check_database(Doctor *doctor, const ReaperStatus *s, bool preloaded)
 		add_row(doctor, "database", 0,
 				psprintf("The worker sweeps database \"%s\"; this is \"%s\": jobs here are not reaped.",
 						 s->database, here),
-				psprintf("ALTER SYSTEM SET protea_reaper.database = '%s'; then restart the server (or install the extension in \"%s\" instead).",
-						 here, s->database));
+				psprintf("ALTER SYSTEM SET protea_reaper.database = %s; then restart the server (or install the extension in \"%s\" instead).",
+						 quote_literal_cstr(here), s->database));
 	else
 		add_row(doctor, "database", 1,
 				psprintf("The worker sweeps this database, \"%s\".", here), NULL);
@@ -301,6 +302,12 @@ threshold_problem(StringInfo detail, StringInfo hint, const char *operation,
 	}
 }
 
+static void
+load_policy(Doctor *doctor)
+{
+	reaper_policy_load(&doctor->policy);
+}
+
 /* The settings, and each policy row with them, are consistent */
 static void
 check_thresholds(Doctor *doctor)
@@ -308,7 +315,14 @@ check_thresholds(Doctor *doctor)
 	ReaperPolicy *p = &doctor->policy;
 	StringInfoData detail;
 	StringInfoData hint;
+	ErrorData  *edata;
 
+	doctor->policy_ok = guarded(load_policy, doctor, &edata);
+	if (!doctor->policy_ok)
+	{
+		error_row(doctor, "thresholds", edata);
+		return;
+	}
 	initStringInfo(&detail);
 	initStringInfo(&hint);
 	threshold_problem(&detail, &hint, NULL,
@@ -414,7 +428,13 @@ find(Doctor *doctor)
 	reaper_session_end(&session);
 }
 
-/* The hint for an operation whose jobs were failed while alive */
+/*
+ * The hint for an operation whose jobs were failed while alive: a
+ * stall_seconds half as long again as the longest silence seen, and what
+ * else must move with it for the row to stay valid (a timeout above the
+ * stall, a cap above the timeout).  Jobs without an operation can have no
+ * row: the settings move instead.
+ */
 static char *
 false_alarm_hint(Doctor *doctor, const char *op, int64 silence)
 {
@@ -424,17 +444,55 @@ false_alarm_hint(Doctor *doctor, const char *op, int64 silence)
 	bool		exempt;
 	int64		new_stall;
 	int64		new_timeout;
+	int64		new_cap = 0;
+	StringInfoData columns;
+	StringInfoData values;
+	StringInfoData set;
 
 	reaper_policy_for(&doctor->policy, op, &timeout, &stall, &max_runtime, &exempt);
-	/* half as long again as the longest silence seen, and more than now */
 	new_stall = Max((int64) stall + 1, silence + silence / 2);
-	new_stall = Min(new_stall, (int64) PG_INT32_MAX / 2);
+	new_stall = Min(new_stall, (int64) PG_INT32_MAX / 4);
 	new_timeout = Max((int64) timeout, 2 * new_stall);
-	if (new_timeout == timeout)
-		return psprintf("Raise its stall_seconds above the silence its workers keep: INSERT INTO protea_reaper_policy (operation, stall_seconds) VALUES (%s, " INT64_FORMAT ") ON CONFLICT (operation) DO UPDATE SET stall_seconds = EXCLUDED.stall_seconds;",
-						quote_literal_cstr(op), new_stall);
-	return psprintf("Raise its stall_seconds above the silence its workers keep, and its timeout_seconds above that: INSERT INTO protea_reaper_policy (operation, timeout_seconds, stall_seconds) VALUES (%s, " INT64_FORMAT ", " INT64_FORMAT ") ON CONFLICT (operation) DO UPDATE SET timeout_seconds = EXCLUDED.timeout_seconds, stall_seconds = EXCLUDED.stall_seconds;",
-					quote_literal_cstr(op), new_timeout, new_stall);
+	if (max_runtime > 0 && max_runtime <= new_timeout)
+		new_cap = 2 * new_timeout;
+
+	if (op == NULL)
+		return psprintf("Jobs without an operation get the settings: ALTER SYSTEM SET protea_reaper.stall_seconds = " INT64_FORMAT ";%s%s SELECT pg_reload_conf();",
+						new_stall,
+						new_timeout > timeout ?
+						psprintf(" ALTER SYSTEM SET protea_reaper.timeout_seconds = " INT64_FORMAT ";", new_timeout) : "",
+						new_cap > 0 ?
+						psprintf(" ALTER SYSTEM SET protea_reaper.max_runtime_seconds = " INT64_FORMAT ";", new_cap) : "");
+
+	initStringInfo(&columns);
+	initStringInfo(&values);
+	initStringInfo(&set);
+	appendStringInfo(&columns, "operation, stall_seconds");
+	appendStringInfo(&values, "%s, " INT64_FORMAT, quote_literal_cstr(op), new_stall);
+	appendStringInfo(&set, "stall_seconds = EXCLUDED.stall_seconds");
+	if (new_timeout > timeout)
+	{
+		appendStringInfo(&columns, ", timeout_seconds");
+		appendStringInfo(&values, ", " INT64_FORMAT, new_timeout);
+		appendStringInfo(&set, ", timeout_seconds = EXCLUDED.timeout_seconds");
+	}
+	if (new_cap > 0)
+	{
+		appendStringInfo(&columns, ", max_runtime_seconds");
+		appendStringInfo(&values, ", " INT64_FORMAT, new_cap);
+		appendStringInfo(&set, ", max_runtime_seconds = EXCLUDED.max_runtime_seconds");
+	}
+	return psprintf("Raise its stall_seconds above the silence its workers keep%s: INSERT INTO protea_reaper_policy (%s) VALUES (%s) ON CONFLICT (operation) DO UPDATE SET %s;",
+					new_timeout > timeout || new_cap > 0 ?
+					" (and the thresholds that must stay above it)" : "",
+					columns.data, values.data, set.data);
+}
+
+/* An operation in a detail: quoted, or said to be missing */
+static char *
+operation_text(const char *op)
+{
+	return op ? psprintf("Operation %s", quote_literal_cstr(op)) : "Jobs without an operation";
 }
 
 /* What the reaper's work says: overdue jobs, clock skew, false alarms */
@@ -443,11 +501,14 @@ check_findings(Doctor *doctor)
 {
 	ErrorData  *edata;
 
-	if (!doctor->tables_ok)
+	if (!doctor->tables_ok || !doctor->policy_ok)
 	{
-		add_row(doctor, "overdue jobs", -1, "Not checked: the tables did not resolve.", NULL);
-		add_row(doctor, "clock skew", -1, "Not checked: the tables did not resolve.", NULL);
-		add_row(doctor, "false alarms", -1, "Not checked: the tables did not resolve.", NULL);
+		const char *why = doctor->tables_ok ? "Not checked: the policy could not be read." :
+			"Not checked: the tables did not resolve.";
+
+		add_row(doctor, "overdue jobs", -1, why, NULL);
+		add_row(doctor, "clock skew", -1, why, NULL);
+		add_row(doctor, "false alarms", -1, why, NULL);
 		return;
 	}
 	memset(&findings, 0, sizeof(findings));
@@ -483,31 +544,28 @@ check_findings(Doctor *doctor)
 				NULL);
 	for (int i = 0; i < findings.nalarms; i++)
 	{
+		const FalseAlarm *alarm = &findings.alarms[i];
 		int			timeout,
 					stall,
 					max_runtime;
 		bool		exempt;
 
-		reaper_policy_for(&doctor->policy, findings.alarms[i].operation,
+		reaper_policy_for(&doctor->policy, alarm->operation,
 						  &timeout, &stall, &max_runtime, &exempt);
 		/* the policy was raised since: the evidence is answered */
-		if (exempt || stall > findings.alarms[i].silence)
-		{
+		if (exempt || stall > alarm->silence)
 			add_row(doctor, "false alarms", 1,
-					psprintf("Operation %s: " INT64_FORMAT " job(s) failed as stalled in the last 7 days wrote events after their job.timeout event, silent for up to " INT64_FORMAT " s; its %s now.",
-							 quote_literal_cstr(findings.alarms[i].operation),
-							 findings.alarms[i].jobs, findings.alarms[i].silence,
+					psprintf("%s: " INT64_FORMAT " job(s) failed as stalled in the last 7 days wrote events after their job.timeout event, silent for up to " INT64_FORMAT " s; its %s now.",
+							 operation_text(alarm->operation), alarm->jobs, alarm->silence,
 							 exempt ? "jobs are exempt" :
 							 psprintf("stall_seconds is %d", stall)),
 					NULL);
-			continue;
-		}
-		add_row(doctor, "false alarms", 0,
-				psprintf("Operation %s: " INT64_FORMAT " job(s) failed as stalled in the last 7 days wrote " INT64_FORMAT " event(s) after their job.timeout event; they were alive, silent for up to " INT64_FORMAT " s.",
-						 quote_literal_cstr(findings.alarms[i].operation), findings.alarms[i].jobs,
-						 findings.alarms[i].events, findings.alarms[i].silence),
-				false_alarm_hint(doctor, findings.alarms[i].operation,
-								 findings.alarms[i].silence));
+		else
+			add_row(doctor, "false alarms", 0,
+					psprintf("%s: " INT64_FORMAT " job(s) failed as stalled in the last 7 days wrote " INT64_FORMAT " event(s) after their job.timeout event; they were alive, silent for up to " INT64_FORMAT " s.",
+							 operation_text(alarm->operation), alarm->jobs, alarm->events,
+							 alarm->silence),
+					false_alarm_hint(doctor, alarm->operation, alarm->silence));
 	}
 }
 
@@ -532,7 +590,6 @@ protea_reaper_check(PG_FUNCTION_ARGS)
 	check_database(&doctor, &status, preloaded);
 	check_tables(&doctor);
 	check_started_at_index(&doctor);
-	reaper_policy_load(&doctor.policy);
 	check_thresholds(&doctor);
 	check_findings(&doctor);
 	return (Datum) 0;

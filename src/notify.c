@@ -5,12 +5,16 @@
  *	  with the transaction that failed them.
  *
  * Applications LISTEN to retry or alert on a rescued job instead of
- * polling.  The notification is queued in the transaction that writes the
- * failures, so PostgreSQL delivers it only if that transaction commits: a
- * rolled-back sweep notifies nothing.  A sweep sends one, for all its
- * batches: the worker queues it in its last batch's transaction, naming
- * the jobs of the batches that committed before too; if that transaction
- * fails, the worker sends one for those batches alone (worker.c).
+ * polling.  A manual sweep or fail queues its notification in the caller's
+ * transaction, so PostgreSQL delivers it only if that transaction commits:
+ * a rolled-back sweep notifies nothing.  The worker commits a sweep batch
+ * by batch, and sends one notification of the batches that committed, in
+ * a transaction of its own once the sweep is over (worker.c): so a failure
+ * to notify can never undo its failures.
+ *
+ * Notifying must not stop the reaping either: when a listener that does not
+ * read has filled half of the notification queue (where a full one would
+ * make the commit fail), the notification is left out with a WARNING.
  *
  * The payload is one JSON object:
  *
@@ -26,6 +30,7 @@
 #include "postgres.h"
 
 #include "commands/async.h"
+#include "utils/fmgrprotos.h"
 #include "commands/dbcommands.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
@@ -38,6 +43,14 @@
 
 /* The longest payload NOTIFY accepts (async.c's limit, less its NUL) */
 #define NOTIFY_MAX_BYTES (BLCKSZ - NAMEDATALEN - 128 - 1)
+
+/* The two endings of a payload; ids are listed while the longer still fits */
+#define END_COMPLETE "],\"truncated\":false}"
+#define END_TRUNCATED "],\"truncated\":true}"
+#define END_MAX_BYTES Max(strlen(END_COMPLETE), strlen(END_TRUNCATED))
+
+/* Leave notifications out once the queue is this full */
+#define QUEUE_USAGE_MAX 0.5
 
 /* A job id as text, and how much of the payload one takes: "id", */
 #define ID_CHARS (2 * UUID_LEN + 4)
@@ -113,11 +126,22 @@ void
 reaper_notify_send(const char *source, const char *reason)
 {
 	StringInfoData payload;
-	const char *suffix_truncated = "],\"truncated\":true}";
 	int			listed = 0;
+	double		usage;
 
 	if (!reaper_notify || count == 0)
 		return;
+
+	usage = DatumGetFloat8(DirectFunctionCall1(pg_notification_queue_usage, (Datum) 0));
+	if (usage > QUEUE_USAGE_MAX)
+	{
+		ereport(WARNING,
+				(errmsg("protea_reaper did not notify of " UINT64_FORMAT " failed job(s): the notification queue is %.0f%% full",
+						count, usage * 100),
+				 errdetail("A session that listens on a channel of this database is not reading its notifications."),
+				 errhint("Find it in pg_stat_activity (idle in transaction, or a long query) and end it, or set protea_reaper.notify = off.")));
+		return;
+	}
 
 	initStringInfo(&payload);
 	appendStringInfoString(&payload, "{\"database\":");
@@ -129,15 +153,15 @@ reaper_notify_send(const char *source, const char *reason)
 	escape_json(&payload, reason ? reason : sweep_reason());
 	appendStringInfo(&payload, ",\"count\":" UINT64_FORMAT ",\"ids\":[", count);
 
-	/* as many ids as leave room for the longest ending */
+	/* as many ids as leave room for the longer ending */
 	for (; listed < n_ids; listed++)
 	{
-		if (payload.len + ID_BYTES + strlen(suffix_truncated) > NOTIFY_MAX_BYTES)
+		if (payload.len + ID_BYTES + END_MAX_BYTES > NOTIFY_MAX_BYTES)
 			break;
 		appendStringInfo(&payload, "%s\"%s\"", listed > 0 ? "," : "", ids[listed]);
 	}
-	appendStringInfoString(&payload, (uint64) listed < count ? suffix_truncated :
-						   "],\"truncated\":false}");
+	appendStringInfoString(&payload, (uint64) listed < count ? END_TRUNCATED : END_COMPLETE);
+	Assert(payload.len <= NOTIFY_MAX_BYTES);
 
 	Async_Notify(REAPER_NAME, payload.data);
 }

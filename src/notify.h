@@ -24,8 +24,9 @@ extern void reaper_notify_batch_aborted(void);
 /*
  * Queue one notification, sent when the current transaction commits, of
  * every job failed since reaper_notify_start() (committed or in this
- * transaction); nothing when there are none or protea_reaper.notify is
- * off.  source: who failed them; reason NULL: a sweep's thresholds.
+ * transaction); nothing when there are none, protea_reaper.notify is off,
+ * or the notification queue is over half full (a WARNING).  source: who
+ * failed them; reason NULL: a sweep's thresholds.
  */
 extern void reaper_notify_send(const char *source, const char *reason);
 

@@ -13,9 +13,11 @@
  * run as the job table's owner, who needs no right on the policy table, and
  * apply the rows in one set-based join (statements.c).
  *
- * Only the extension's own table is read: a table of that name that is not
- * a member of the extension (made by whoever could create tables in its
- * schema before an upgrade) is ignored, so it cannot exempt anything.
+ * The table is found as the extension's member, not by name: one of that
+ * name made by whoever could create tables in the schema (before an
+ * upgrade) is never read, so it cannot exempt anything; and renaming or
+ * moving the extension's own table changes nothing.  An extension past 1.0
+ * without it is an ERROR, not a sweep without the operator's exemptions.
  *
  *-------------------------------------------------------------------------
  */
@@ -27,6 +29,7 @@
 #include "access/tableam.h"
 #include "catalog/dependency.h"
 #include "catalog/indexing.h"
+#include "catalog/pg_depend.h"
 #include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
@@ -57,28 +60,70 @@ static const struct
 };
 #define POLICY_COLUMNS lengthof(policy_columns)
 
-/* The schema an extension lives in (pg_extension has no cache before 16) */
-static Oid
-extension_namespace(Oid extoid)
+/* Whether the extension's installed version is 1.0, which has no policy */
+static bool
+extension_is_1_0(Oid extoid)
 {
 	Relation	rel = table_open(ExtensionRelationId, AccessShareLock);
 	ScanKeyData key;
 	SysScanDesc scan;
 	HeapTuple	tuple;
-	Oid			nsp = InvalidOid;
+	bool		is_1_0 = false;
 
 	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
 				ObjectIdGetDatum(extoid));
 	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
 	tuple = systable_getnext(scan);
 	if (HeapTupleIsValid(tuple))
-		nsp = ((Form_pg_extension) GETSTRUCT(tuple))->extnamespace;
+	{
+		bool		isnull;
+		Datum		version = heap_getattr(tuple, Anum_pg_extension_extversion,
+										   RelationGetDescr(rel), &isnull);
+
+		is_1_0 = !isnull && strcmp(TextDatumGetCString(version), "1.0") == 0;
+	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
-	return nsp;
+	return is_1_0;
 }
 
-/* The extension's policy table, or InvalidOid when it has none */
+/* The extension's member table, or InvalidOid when it has none */
+static Oid
+member_table(Oid extoid)
+{
+	Relation	rel = table_open(DependRelationId, AccessShareLock);
+	ScanKeyData key[2];
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	Oid			relid = InvalidOid;
+
+	ScanKeyInit(&key[0], Anum_pg_depend_refclassid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(ExtensionRelationId));
+	ScanKeyInit(&key[1], Anum_pg_depend_refobjid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(extoid));
+	scan = systable_beginscan(rel, DependReferenceIndexId, true, NULL, 2, key);
+	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		Form_pg_depend dep = (Form_pg_depend) GETSTRUCT(tuple);
+
+		if (dep->classid == RelationRelationId && dep->objsubid == 0 &&
+			dep->deptype == DEPENDENCY_EXTENSION &&
+			get_rel_relkind(dep->objid) == RELKIND_RELATION)
+		{
+			relid = dep->objid;
+			break;
+		}
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return relid;
+}
+
+/*
+ * policy_relid
+ *		The extension's policy table; InvalidOid when the extension is not
+ *		installed or still at 1.0.
+ */
 static Oid
 policy_relid(void)
 {
@@ -87,10 +132,13 @@ policy_relid(void)
 
 	if (!OidIsValid(extoid))
 		return InvalidOid;
-	relid = get_relname_relid(REAPER_POLICY_TABLE, extension_namespace(extoid));
-	if (!OidIsValid(relid) ||
-		getExtensionOfObject(RelationRelationId, relid) != extoid)
-		return InvalidOid;
+	relid = member_table(extoid);
+	if (!OidIsValid(relid) && !extension_is_1_0(extoid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension protea_reaper has no table %s", REAPER_POLICY_TABLE),
+				 errdetail("The sweep will not run without the operators' per-operation thresholds and exemptions."),
+				 errhint("Add it back to the extension (ALTER EXTENSION protea_reaper ADD TABLE ...) if it was taken out, or reinstall the extension.")));
 	return relid;
 }
 
@@ -111,9 +159,10 @@ check_policy_columns(Relation rel)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("table %s has been altered: its column %d is not \"%s\" %s",
-							REAPER_POLICY_TABLE, i + 1, policy_columns[i].name,
+							RelationGetRelationName(rel), i + 1, policy_columns[i].name,
 							format_type_be(policy_columns[i].type)),
-					 errhint("Reinstall the extension's table: save its rows, DROP EXTENSION protea_reaper, CREATE EXTENSION protea_reaper, and insert them again.")));
+					 errdetail("The sweep will not run without the operators' per-operation thresholds and exemptions."),
+					 errhint("Put the column back as the extension made it (ALTER TABLE ... RENAME COLUMN, or ALTER COLUMN ... TYPE): operation text, timeout_seconds integer, stall_seconds integer, max_runtime_seconds integer, exempt boolean, in that order.")));
 	}
 }
 

@@ -33,11 +33,15 @@
  * there.
  */
 
-/* The policy row of job j's operation as p, all NULL when it has none */
+/*
+ * The policy row of job j's operation as p, all NULL when it has none.
+ * Compared byte for byte, as policy.c and the doctor compare them, whatever
+ * the column's collation.
+ */
 #define POLICY_OF_J \
 	" LEFT JOIN unnest($5::text[], $6::int4[], $7::int4[], $8::int4[], $9::bool[])" \
 	"   AS p(operation, timeout_seconds, stall_seconds, max_runtime_seconds, exempt)" \
-	"   ON p.operation = j.operation::text "
+	"   ON p.operation = j.operation::text COLLATE \"C\" "
 
 /* Job j's thresholds: its operation's row, or the settings */
 #define TIMEOUT_J "coalesce(p.timeout_seconds, $1)"
@@ -163,8 +167,9 @@ LAST_EVENT("")
  * their last events, as remembered by known_alive.c.  The events of one
  * still known alive are not looked up again, nor those of a leased job
  * (the lateral subquery's extra conditions are one-time filters, so the
- * probe is not even started); they count as alive, unless the job ran past
- * its cap.  Rows come back failed first (kind true), then alive (kind
+ * probe is not even started); they count as alive.  A job past its cap is
+ * failed whatever keeps it alive, so its last event is looked up for the
+ * audit.  Rows come back failed first (kind true), then alive (kind
  * false), then one row of kind NULL with counts: the candidates judged
  * stale, and (when $13 is false, so that their log lines would not be
  * written) the alive jobs already known, which are then not returned.
@@ -180,7 +185,7 @@ static const char first_sql[] =
 "                         OR " RECENT_EVENT("le.last_ts") ") AS alive"
 "    FROM @JOB@ AS j " POLICY_OF_J
 "    LEFT JOIN unnest($11::uuid[], $12::timestamptz[]) AS k(id, last_ts) ON k.id = j.id "
-LAST_EVENT(" AND NOT " KNOWN_ALIVE " AND " NOT_LEASED)
+LAST_EVENT(" AND (" CAPPED " OR (NOT " KNOWN_ALIVE " AND " NOT_LEASED "))")
 "   WHERE " PAST_TIMEOUT
 "), stale AS ("
 "  SELECT " STALE_COLUMNS("c.last_ts")

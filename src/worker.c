@@ -67,9 +67,6 @@ static MemoryContext cycle_context = NULL;
 static ReaperSweepResult cycle_result;
 static bool cycle_running = false;
 
-/* Whether the cycle's NOTIFY committed (notify.c) */
-static bool cycle_notified = false;
-
 /*
  * Why the worker idles (disabled, in recovery, no extension), so that each
  * reason is logged once, when it starts; REAPER_IDLE when it does not.
@@ -253,10 +250,7 @@ sweep_cycle(void)
 		return false;
 	}
 	reaper_sweep(&cycle_result, &hooks);
-	/* one notification of the whole sweep, with its last batch */
-	reaper_notify_send("worker", NULL);
 	end_batch_transaction();
-	cycle_notified = true;
 	reaper_sweep_ended_batch(&cycle_result);
 	return true;
 }
@@ -348,9 +342,10 @@ cycle_failed(void)
 
 /*
  * notify_committed
- *		A cycle failed after some batches committed: their jobs are failed,
- *		so listeners hear of them, in a transaction of its own.  Failing to
- *		send is only logged: the failures themselves stand.
+ *		One notification of the jobs the cycle's committed batches failed,
+ *		whether the cycle ended well or not, in a transaction of its own: a
+ *		notification that cannot be sent is only logged, and the failures
+ *		stand.
  */
 static void
 notify_committed(void)
@@ -424,7 +419,6 @@ run_cycle(void)
 	MemoryContextSwitchTo(cycle_context);
 	memset(&cycle_result, 0, sizeof(cycle_result));
 	cycle_running = true;
-	cycle_notified = false;
 	reaper_status_cycle_started(GetCurrentTimestamp());
 
 	PG_TRY();
@@ -440,7 +434,7 @@ run_cycle(void)
 	}
 	PG_END_TRY();
 	cycle_running = false;
-	if (!cycle_notified && cycle_result.reaped > 0)
+	if (cycle_result.reaped > 0)
 		notify_committed();
 
 	MemoryContextSwitchTo(TopMemoryContext);
