@@ -175,3 +175,16 @@ SELECT protea_reaper_run_once();
 ROLLBACK;
 SELECT count(*) AS still_running FROM job WHERE status = 'RUNNING';
 DELETE FROM protea_reaper_policy;
+
+-- The rows are written into the statements as literals, quoted: an
+-- operation name cannot change the SQL, and only its own jobs get its row
+SELECT fixture_load();
+INSERT INTO protea_reaper_policy (operation, exempt)
+VALUES ($$x') OR true OR ('$$, true), ($$a\b$$, true);
+INSERT INTO protea_reaper_policy (operation, stall_seconds) VALUES ('predict_go_terms', 60);
+SELECT substring(statement FROM 'WHEN (\([^W]*) THEN ''exempt''') AS exempt_rule,
+       substring(statement FROM 'CASE j\.operation[^)]*?END') AS stall_rule
+  FROM protea_reaper_statements() WHERE name = 'running_jobs';
+SELECT right(job_id::text, 2) AS job, verdict, stall_seconds FROM protea_reaper_running_jobs();
+SELECT protea_reaper_run_once();
+DELETE FROM protea_reaper_policy;

@@ -402,7 +402,7 @@ find(Doctor *doctor)
 	ReaperSession session;
 	Datum		values[POLICY_NPARAMS];
 
-	reaper_session_begin(&session, false);
+	reaper_session_begin(&session, false, &doctor->policy);
 	reaper_policy_params(&doctor->policy, values);
 
 	reaper_execute(reaper_plan(&session, STMT_OVERDUE), values, NULL, true);

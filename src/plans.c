@@ -36,6 +36,7 @@
 
 #include "compat.h"
 #include "plans.h"
+#include "policy.h"
 #include "settings.h"
 
 /* Kept plans, and the tables (with labels and lease) they were made for */
@@ -190,13 +191,16 @@ act_as_owner(ReaperSession *session)
  *		their owner.
  */
 void
-reaper_session_begin(ReaperSession *session, bool need_event_index)
+reaper_session_begin(ReaperSession *session, bool need_event_index,
+					 const ReaperPolicy *policy)
 {
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "protea_reaper could not connect to SPI");
 	reaper_resolve_tables(&session->tables);
 	if (need_event_index)
 		reaper_check_event_index(&session->tables);
+	if (policy != NULL)
+		reaper_policy_fragments(policy, &session->tables);
 	act_as_owner(session);
 }
 

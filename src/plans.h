@@ -16,6 +16,8 @@
 #include "statements.h"
 #include "tables.h"
 
+struct ReaperPolicy;				/* policy.h */
+
 /* A session on PROTEA's tables, and who the caller was before it */
 typedef struct ReaperSession
 {
@@ -27,9 +29,12 @@ typedef struct ReaperSession
 
 /*
  * Connect to SPI, resolve the tables (refusing to go on without the event
- * index when need_event_index), and act as the job table's owner.
+ * index when need_event_index), write the policy's rows into the
+ * statements (none when policy is NULL: the settings alone), and act as
+ * the job table's owner.
  */
-extern void reaper_session_begin(ReaperSession *session, bool need_event_index);
+extern void reaper_session_begin(ReaperSession *session, bool need_event_index,
+								 const struct ReaperPolicy *policy);
 
 /* Back to the caller's identity and settings; SPI_finish */
 extern void reaper_session_end(ReaperSession *session);

@@ -9,9 +9,11 @@
  * an operation its own timeout_seconds, stall_seconds and
  * max_runtime_seconds, or exempt it.  The rows are read here, with the
  * extension owner's rights and no SQL (a scan of the table, like a
- * catalog's), and handed to every statement as arrays: the statements then
- * run as the job table's owner, who needs no right on the policy table, and
- * apply the rows in one set-based join (statements.c).
+ * catalog's), and written into every statement's SQL as literals (a CASE
+ * on the job's operation per threshold): the statements then run as the
+ * job table's owner, who needs no right on the policy table, and apply the
+ * rows to every job at once (statements.c).  A change of the rows changes
+ * the statements' text, so their kept plans are made again (plans.c).
  *
  * The table is found as the extension's member, not by name: one of that
  * name made by whoever could create tables in the schema (before an
@@ -34,7 +36,6 @@
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "executor/tuptable.h"
-#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
@@ -259,56 +260,79 @@ reaper_policy_load(ReaperPolicy *policy)
 	}
 }
 
-/* One column of the rows as an int4[] with NULLs for -1 */
-static Datum
-int_array(const ReaperPolicy *policy, size_t offset)
-{
-	Datum	   *elems = palloc0((policy->nrows + 1) * sizeof(Datum));
-	bool	   *nulls = palloc0((policy->nrows + 1) * sizeof(bool));
-	int			dims[1] = {policy->nrows};
-	int			lbs[1] = {1};
-
-	for (int i = 0; i < policy->nrows; i++)
-	{
-		int			value = *(const int *) ((const char *) &policy->rows[i] + offset);
-
-		elems[i] = Int32GetDatum(value);
-		nulls[i] = (value < 0);
-	}
-	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs, INT4OID,
-											  sizeof(int32), true, TYPALIGN_INT));
-}
-
 /*
  * reaper_policy_params
- *		The policy as the leading parameters of every statement that judges
- *		jobs (statements.h, PolicyParam).
+ *		The settings in force as the leading parameters of every statement
+ *		that judges jobs (statements.h, PolicyParam).
  */
 void
 reaper_policy_params(const ReaperPolicy *policy, Datum *values)
 {
-	Datum	   *operations = palloc0((policy->nrows + 1) * sizeof(Datum));
-	Datum	   *exempt = palloc0((policy->nrows + 1) * sizeof(Datum));
-
-	for (int i = 0; i < policy->nrows; i++)
-	{
-		operations[i] = CStringGetTextDatum(policy->rows[i].operation);
-		exempt[i] = BoolGetDatum(policy->rows[i].exempt);
-	}
 	values[PARAM_TIMEOUT] = Int32GetDatum(policy->timeout_seconds);
 	values[PARAM_STALL] = Int32GetDatum(policy->stall_seconds);
 	values[PARAM_MAX_RUNTIME] = Int32GetDatum(policy->max_runtime_seconds);
 	values[PARAM_BOUND] = Int32GetDatum(policy->bound_seconds);
-	values[PARAM_POLICY_OPERATIONS] =
-		PointerGetDatum(construct_array(operations, policy->nrows, TEXTOID, -1, false,
-										TYPALIGN_INT));
-	values[PARAM_POLICY_TIMEOUTS] = int_array(policy, offsetof(ReaperPolicyRow, timeout_seconds));
-	values[PARAM_POLICY_STALLS] = int_array(policy, offsetof(ReaperPolicyRow, stall_seconds));
-	values[PARAM_POLICY_MAX_RUNTIMES] =
-		int_array(policy, offsetof(ReaperPolicyRow, max_runtime_seconds));
-	values[PARAM_POLICY_EXEMPT] =
-		PointerGetDatum(construct_array(exempt, policy->nrows, BOOLOID, 1, true,
-										TYPALIGN_CHAR));
+}
+
+/* How job j's operation is compared: byte for byte, as strcmp() here does */
+#define OPERATION_OF_J "j.operation::pg_catalog.text COLLATE \"C\""
+
+/*
+ * One threshold of job j as SQL: a CASE on its operation with the value of
+ * each row that sets it, else the setting's parameter; just the parameter
+ * when no row sets it.  Operations are quoted literals.
+ */
+static char *
+threshold_fragment(const ReaperPolicy *policy, size_t offset, const char *setting)
+{
+	StringInfoData sql;
+	int			n = 0;
+
+	initStringInfo(&sql);
+	for (int i = 0; i < policy->nrows; i++)
+	{
+		const ReaperPolicyRow *row = &policy->rows[i];
+		int			value = *(const int *) ((const char *) row + offset);
+
+		if (row->exempt || value < 0)
+			continue;
+		if (n++ == 0)
+			appendStringInfoString(&sql, "CASE " OPERATION_OF_J);
+		appendStringInfo(&sql, " WHEN %s THEN %d", quote_literal_cstr(row->operation), value);
+	}
+	if (n == 0)
+		return (char *) setting;
+	appendStringInfo(&sql, " ELSE %s END", setting);
+	return sql.data;
+}
+
+/*
+ * reaper_policy_fragments
+ *		Write the rows into the tables' threshold fragments (tables.h), so
+ *		that every statement applies them, set-based, to each job.
+ */
+void
+reaper_policy_fragments(const ReaperPolicy *policy, ReaperTables *tables)
+{
+	StringInfoData exempt;
+	int			n = 0;
+
+	tables->timeout = threshold_fragment(policy, offsetof(ReaperPolicyRow, timeout_seconds), "$1");
+	tables->stall = threshold_fragment(policy, offsetof(ReaperPolicyRow, stall_seconds), "$2");
+	tables->max_runtime = threshold_fragment(policy,
+											 offsetof(ReaperPolicyRow, max_runtime_seconds), "$3");
+
+	initStringInfo(&exempt);
+	for (int i = 0; i < policy->nrows; i++)
+	{
+		if (!policy->rows[i].exempt)
+			continue;
+		appendStringInfoString(&exempt, n++ == 0 ? "(" OPERATION_OF_J " IN (" : ", ");
+		appendStringInfoString(&exempt, quote_literal_cstr(policy->rows[i].operation));
+	}
+	if (n > 0)
+		appendStringInfoString(&exempt, "))");
+	tables->exempt = n > 0 ? exempt.data : "false";
 }
 
 /*

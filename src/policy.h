@@ -9,6 +9,8 @@
 #ifndef PROTEA_REAPER_POLICY_H
 #define PROTEA_REAPER_POLICY_H
 
+#include "tables.h"
+
 /* The policy table, in the extension's schema */
 #define REAPER_POLICY_TABLE "protea_reaper_policy"
 
@@ -23,9 +25,9 @@ typedef struct ReaperPolicyRow
 } ReaperPolicyRow;
 
 /*
- * The settings in force and the policy rows, as the statements take them
- * (statements.h's PolicyParam: the settings, the coarse bound, and one
- * array per column).
+ * The settings in force and the policy rows: the statements take the
+ * settings and the bound as parameters (statements.h's PolicyParam), and
+ * the rows written into their SQL (reaper_policy_fragments).
  */
 typedef struct ReaperPolicy
 {
@@ -52,8 +54,11 @@ typedef struct ReaperPolicy
  */
 extern void reaper_policy_load(ReaperPolicy *policy);
 
-/* The policy as the statements' leading parameters, values[0 .. POLICY_NPARAMS-1] */
+/* The settings as the statements' leading parameters, values[0 .. POLICY_NPARAMS-1] */
 extern void reaper_policy_params(const ReaperPolicy *policy, Datum *values);
+
+/* The rows, written into the statements' threshold fragments */
+extern void reaper_policy_fragments(const ReaperPolicy *policy, ReaperTables *tables);
 
 /* The thresholds that apply to operation (NULL: the settings') */
 extern void reaper_policy_for(const ReaperPolicy *policy, const char *operation,

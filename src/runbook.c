@@ -192,7 +192,7 @@ protea_reaper_fail_job(PG_FUNCTION_ARGS)
 	reason = PG_ARGISNULL(1) ? "" : text_to_cstring(PG_GETARG_TEXT_PP(1));
 	check_reason(reason);
 
-	reaper_session_begin(&session, false);
+	reaper_session_begin(&session, false, NULL);
 	values[FAIL_PARAM_ID] = PG_GETARG_DATUM(0);
 	values[FAIL_PARAM_MESSAGE] = CStringGetTextDatum(psprintf("Job failed by operator: %s", reason));
 	values[FAIL_PARAM_REASON] = CStringGetTextDatum(reason);
@@ -241,7 +241,7 @@ running_jobs(FunctionCallInfo fcinfo, int ncolumns)
 				 errhint("Run ALTER EXTENSION protea_reaper UPDATE.")));
 
 	reaper_policy_load(&policy);
-	reaper_session_begin(&session, true);
+	reaper_session_begin(&session, true, &policy);
 	reaper_policy_params(&policy, values);
 	reaper_execute(reaper_plan(&session, STMT_RUNNING_JOBS), values, NULL, true);
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -273,16 +273,20 @@ protea_reaper_running_jobs(PG_FUNCTION_ARGS)
 /*
  * protea_reaper_statements
  *		Each statement as it is prepared for the tables the settings name now
- *		(with their labels and lease), so that it can be EXPLAINed as it runs.
+ *		(with their labels and lease) and the policy in force, so that it can
+ *		be EXPLAINed as it runs.
  */
 Datum
 protea_reaper_statements(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	ReaperTables tables;
+	ReaperPolicy policy;
 
 	InitMaterializedSRF(fcinfo, 0);
 	reaper_resolve_tables(&tables);
+	reaper_policy_load(&policy);
+	reaper_policy_fragments(&policy, &tables);
 	for (int i = 0; i < STMT_COUNT; i++)
 	{
 		Datum		row[2];

@@ -27,27 +27,23 @@
 /*
  * Every statement that judges jobs starts with the same parameters
  * (PolicyParam): $1 timeout_seconds, $2 stall_seconds, $3
- * max_runtime_seconds (0: no cap), $4 the bound (policy.h), and $5-$9 the
- * rows of protea_reaper_policy, a column each.  The sweep's statements go
- * on with $10 the batch's limit; the first batch's $11-$13 are described
- * there.
+ * max_runtime_seconds (0: no cap) and $4 the bound (policy.h).  The sweep's
+ * statements go on with $5 the batch's limit; the first batch's $6-$8 are
+ * described there.
  */
 
 /*
- * The policy row of job j's operation as p, all NULL when it has none.
- * Compared byte for byte, as policy.c and the doctor compare them, whatever
- * the column's collation.
+ * Job j's thresholds: its operation's row of protea_reaper_policy, or the
+ * settings.  policy.c writes the rows into the placeholders (a CASE on
+ * j.operation with a literal per row, or just $1, $2, $3 and false when no
+ * row sets them): a join on the rows would cost every idle sweep more than
+ * the rest of it, and the rows change rarely (the kept plans are made
+ * again when they do).
  */
-#define POLICY_OF_J \
-	" LEFT JOIN unnest($5::text[], $6::int4[], $7::int4[], $8::int4[], $9::bool[])" \
-	"   AS p(operation, timeout_seconds, stall_seconds, max_runtime_seconds, exempt)" \
-	"   ON p.operation = j.operation::text COLLATE \"C\" "
-
-/* Job j's thresholds: its operation's row, or the settings */
-#define TIMEOUT_J "coalesce(p.timeout_seconds, $1)"
-#define STALL_J "coalesce(p.stall_seconds, $2)"
-#define MAX_RUNTIME_J "coalesce(p.max_runtime_seconds, $3)"
-#define EXEMPT_J "(p.exempt IS TRUE)"
+#define TIMEOUT_J "@TIMEOUT@"
+#define STALL_J "@STALL@"
+#define MAX_RUNTIME_J "@MAX_RUNTIME@"
+#define EXEMPT_J "@EXEMPT@"
 
 /* Job j started longer than secs ago */
 #define OLDER_THAN(secs) \
@@ -147,23 +143,23 @@
 static const char batch_sql[] =
 "WITH stale AS ("
 "  SELECT " STALE_COLUMNS("le.last_ts")
-"    FROM @JOB@ AS j " POLICY_OF_J
+"    FROM @JOB@ AS j "
 LAST_EVENT("")
 "   WHERE " IS_STALE
-"   LIMIT $10"
+"   LIMIT $5"
 "   FOR UPDATE OF j SKIP LOCKED"
 "), " FAIL_AND_AUDIT
 "SELECT " FAILED_COLUMNS " FROM failed AS f"
 " ORDER BY f.started_at, f.id";
 
-/* Job j is known alive: remembered ($11, $12) with an event within its stall */
+/* Job j is known alive: remembered ($6, $7) with an event within its stall */
 #define KNOWN_ALIVE \
 	"(k.id IS NOT NULL AND " RECENT_EVENT("k.last_ts") ")"
 
 /*
  * The first batch of a sweep: the batch statement above, plus the jobs past
  * the timeout that a lease or a recent event keeps alive, from one scan of
- * the candidates.  $11, $12: the jobs an earlier sweep found alive and
+ * the candidates.  $6, $7: the jobs an earlier sweep found alive and
  * their last events, as remembered by known_alive.c.  The events of one
  * still known alive are not looked up again, nor those of a leased job
  * (the lateral subquery's extra conditions are one-time filters, so the
@@ -171,7 +167,7 @@ LAST_EVENT("")
  * failed whatever keeps it alive, so its last event is looked up for the
  * audit.  Rows come back failed first (kind true), then alive (kind
  * false), then one row of kind NULL with counts: the candidates judged
- * stale, and (when $13 is false, so that their log lines would not be
+ * stale, and (when $8 is false, so that their log lines would not be
  * written) the alive jobs already known, which are then not returned.
  */
 static const char first_sql[] =
@@ -183,17 +179,17 @@ static const char first_sql[] =
 "         " KNOWN_ALIVE " AS known,"
 "         NOT " CAPPED " AND (@LEASED@ IS TRUE OR " KNOWN_ALIVE
 "                         OR " RECENT_EVENT("le.last_ts") ") AS alive"
-"    FROM @JOB@ AS j " POLICY_OF_J
-"    LEFT JOIN unnest($11::uuid[], $12::timestamptz[]) AS k(id, last_ts) ON k.id = j.id "
+"    FROM @JOB@ AS j"
+"    LEFT JOIN unnest($6::uuid[], $7::timestamptz[]) AS k(id, last_ts) ON k.id = j.id "
 LAST_EVENT(" AND (" CAPPED " OR (NOT " KNOWN_ALIVE " AND " NOT_LEASED "))")
 "   WHERE " PAST_TIMEOUT
 "), stale AS ("
 "  SELECT " STALE_COLUMNS("c.last_ts")
-"    FROM candidates AS c JOIN @JOB@ AS j ON j.id = c.id " POLICY_OF_J
+"    FROM candidates AS c JOIN @JOB@ AS j ON j.id = c.id"
 "   WHERE c.alive IS NOT TRUE"
 "     AND " PAST_TIMEOUT
 "     AND (" CAPPED " OR " NOT_LEASED ")"
-"   LIMIT $10"
+"   LIMIT $5"
 "   FOR UPDATE OF j SKIP LOCKED"
 "), " FAIL_AND_AUDIT
 "SELECT true AS failed, " FAILED_COLUMNS ","
@@ -204,10 +200,10 @@ LAST_EVENT(" AND (" CAPPED " OR (NOT " KNOWN_ALIVE " AND " NOT_LEASED "))")
 "SELECT false, c.id, c.operation, c.started_at, c.last_ts, NULL, NULL,"
 "       c.stall_seconds, c.leased_until, NULL, NULL"
 "  FROM candidates AS c"
-" WHERE c.alive AND (NOT c.known OR $13)"
+" WHERE c.alive AND (NOT c.known OR $8)"
 " UNION ALL "
 "SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"
-"       count(*) FILTER (WHERE c.alive AND c.known AND NOT $13),"
+"       count(*) FILTER (WHERE c.alive AND c.known AND NOT $8),"
 "       count(*) FILTER (WHERE c.alive IS NOT TRUE)"
 "  FROM candidates AS c"
 " ORDER BY 1 DESC, 4, 2";
@@ -220,17 +216,17 @@ LAST_EVENT(" AND (" CAPPED " OR (NOT " KNOWN_ALIVE " AND " NOT_LEASED "))")
  * <running>, it can be an index-only scan.
  */
 static const char candidates_sql[] =
-"SELECT j.id, " STALL_J ", " CAPPED " FROM @JOB@ AS j " POLICY_OF_J
+"SELECT j.id, " STALL_J ", " CAPPED " FROM @JOB@ AS j"
 " WHERE " PAST_TIMEOUT;
 
 /*
- * One of the jobs $10 (past the timeout, not known alive) that is still a
+ * One of the jobs $5 (past the timeout, not known alive) that is still a
  * candidate and holds no lease, if any: then the first statement must look
  * at them.  It stops at the first.
  */
 static const char unleased_sql[] =
-"SELECT j.id FROM @JOB@ AS j " POLICY_OF_J
-" WHERE j.id = ANY ($10::uuid[]) AND " PAST_TIMEOUT " AND " NOT_LEASED
+"SELECT j.id FROM @JOB@ AS j"
+" WHERE j.id = ANY ($5::uuid[]) AND " PAST_TIMEOUT " AND " NOT_LEASED
 " LIMIT 1";
 
 /*
@@ -239,7 +235,7 @@ static const char unleased_sql[] =
  */
 static const char remaining_sql[] =
 "SELECT count(*), (array_agg(j.id ORDER BY j.started_at, j.id))[1:" CppAsString2(REAPER_REMAINING_IDS) "]"
-"  FROM @JOB@ AS j " POLICY_OF_J
+"  FROM @JOB@ AS j "
 LAST_EVENT("")
 " WHERE " IS_STALE;
 
@@ -272,7 +268,7 @@ static const char list_sql[] =
 "       CASE WHEN NOT " EXEMPT_J " THEN " STALL_J " END,"
 "       CASE WHEN NOT " EXEMPT_J " AND " MAX_RUNTIME_J " > 0 THEN " MAX_RUNTIME_J " END,"
 "       @PARENT_ID@, ch.running, ch.last_ts"
-"  FROM @JOB@ AS j " POLICY_OF_J
+"  FROM @JOB@ AS j "
 LAST_EVENT("")
 " CROSS JOIN LATERAL (SELECT j.id) AS coordinator(id) "
 RUNNING_CHILDREN
@@ -317,7 +313,7 @@ LAST_EVENT("")
  */
 static const char overdue_sql[] =
 "SELECT count(*), (array_agg(j.id ORDER BY j.started_at, j.id))[1:5]"
-"  FROM @JOB@ AS j " POLICY_OF_J
+"  FROM @JOB@ AS j"
 " WHERE @IS_RUNNING@ AND NOT " EXEMPT_J
 "   AND " OLDER_THAN("2 * $4::float8")
 "   AND " OLDER_THAN("2 * " TIMEOUT_J "::float8");
@@ -360,9 +356,7 @@ static const char false_alarms_sql[] =
 " GROUP BY 1 ORDER BY 1";
 
 /* The types of PolicyParam */
-#define POLICY_ARGTYPES \
-	INT4OID, INT4OID, INT4OID, INT4OID, \
-	TEXTARRAYOID, INT4ARRAYOID, INT4ARRAYOID, INT4ARRAYOID, BOOLARRAYOID
+#define POLICY_ARGTYPES INT4OID, INT4OID, INT4OID, INT4OID
 
 /* Every statement, by ReaperStatement: name, text, parameters, plan kind */
 const ReaperStatementDef reaper_statements[STMT_COUNT] = {

@@ -26,7 +26,7 @@ typedef enum ReaperStatement
 } ReaperStatement;
 
 /* Most parameters a statement takes */
-#define REAPER_MAX_PARAMS 13
+#define REAPER_MAX_PARAMS 8
 
 typedef struct ReaperStatementDef
 {
@@ -50,21 +50,16 @@ typedef enum PolicyParam
 	PARAM_STALL,				/* $2 protea_reaper.stall_seconds */
 	PARAM_MAX_RUNTIME,			/* $3 protea_reaper.max_runtime_seconds */
 	PARAM_BOUND,				/* $4 the shortest timeout or cap in force */
-	PARAM_POLICY_OPERATIONS,	/* $5-$9 protea_reaper_policy's columns */
-	PARAM_POLICY_TIMEOUTS,
-	PARAM_POLICY_STALLS,
-	PARAM_POLICY_MAX_RUNTIMES,
-	PARAM_POLICY_EXEMPT,
 	POLICY_NPARAMS
 } PolicyParam;
 
 /* The sweep's statements go on with these */
 typedef enum SweepParam
 {
-	PARAM_LIMIT = POLICY_NPARAMS,	/* $10 the batch's limit */
-	PARAM_KNOWN_IDS,			/* $11 first batch: jobs known alive */
-	PARAM_KNOWN_LAST_EVENTS,	/* $12 ... and their last events */
-	PARAM_LOG_ALIVE,			/* $13 ... whether alive jobs are logged */
+	PARAM_LIMIT = POLICY_NPARAMS,	/* $5 the batch's limit */
+	PARAM_KNOWN_IDS,			/* $6 first batch: jobs known alive */
+	PARAM_KNOWN_LAST_EVENTS,	/* $7 ... and their last events */
+	PARAM_LOG_ALIVE,			/* $8 ... whether alive jobs are logged */
 	SWEEP_NPARAMS
 } SweepParam;
 

@@ -277,7 +277,7 @@ sweep_batch(ReaperSweepResult *result, bool first, uint64 limit)
 	/* read with the caller's rights, before acting as the tables' owner */
 	reaper_policy_load(&policy);
 	result->policy_rows = policy.nrows;
-	reaper_session_begin(&session, true);
+	reaper_session_begin(&session, true, &policy);
 	known_alive_start(session.tables.job_relid, session.tables.event_relid,
 					  GetCurrentTransactionStartTimestamp());
 
@@ -327,7 +327,7 @@ count_remaining(ReaperSweepResult *result)
 	Datum		ids;
 
 	reaper_policy_load(&policy);
-	reaper_session_begin(&session, true);
+	reaper_session_begin(&session, true, &policy);
 	reaper_policy_params(&policy, values);
 	/* not read-only: it must see the failures this transaction just wrote */
 	reaper_execute(reaper_plan(&session, STMT_REMAINING), values, NULL, false);

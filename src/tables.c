@@ -528,6 +528,10 @@ reaper_resolve_tables(ReaperTables *tables)
 	resolve_lease(tables);
 	resolve_parent(tables);
 	resolve_owner(tables);
+	tables->timeout = "$1";
+	tables->stall = "$2";
+	tables->max_runtime = "$3";
+	tables->exempt = "false";
 }
 
 /*
@@ -630,6 +634,10 @@ static const Placeholder placeholders[] = {
 	{"@LEASED@", offsetof(ReaperTables, leased)},
 	{"@LEASED_UNTIL@", offsetof(ReaperTables, leased_until)},
 	{"@PARENT_ID@", offsetof(ReaperTables, parent_id)},
+	{"@TIMEOUT@", offsetof(ReaperTables, timeout)},
+	{"@STALL@", offsetof(ReaperTables, stall)},
+	{"@MAX_RUNTIME@", offsetof(ReaperTables, max_runtime)},
+	{"@EXEMPT@", offsetof(ReaperTables, exempt)},
 	{NULL, 0}
 };
 

@@ -40,6 +40,16 @@ typedef struct ReaperTables
 	char	   *leased;			/* j's lease is in the future (never NULL) */
 	char	   *leased_until;	/* j's lease, or a NULL timestamptz */
 	char	   *parent_id;		/* j's coordinator, or a NULL uuid */
+
+	/*
+	 * j's thresholds: the settings ($1 timeout, $2 stall, $3 max_runtime,
+	 * and not exempt) until policy.c writes the rows of protea_reaper_policy
+	 * in (reaper_policy_fragments)
+	 */
+	char	   *timeout;
+	char	   *stall;
+	char	   *max_runtime;
+	char	   *exempt;
 } ReaperTables;
 
 /* The longest reason an operator may give protea_reaper_fail_job() */
