@@ -105,3 +105,29 @@ SELECT protea_reaper_run_once() AS reaped;
 \c
 SELECT protea_reaper_run_once() AS reaped;
 
+
+-- Under a policy: a row that gives one operation a short timeout lowers
+-- every job's bound, so the idle sweep's scan meets jobs of other
+-- operations younger than their own timeout.  They are no candidates, and
+-- the idle sweep still reads no job_event: job 2 (alive) is known, job 3
+-- (predict_go_terms, 1 h old, its timeout 6 h) is not a candidate.
+\c
+SELECT fixture_load();
+DELETE FROM job WHERE id IN ('00000000-0000-0000-0000-000000000001',
+                             '00000000-0000-0000-0000-000000000004');
+INSERT INTO protea_reaper_policy (operation, timeout_seconds, stall_seconds)
+VALUES ('insert_proteins', 1800, 600);
+SELECT protea_reaper_run_once() AS reaped;
+SELECT pg_stat_force_next_flush();
+SELECT job_event_scans() AS scans \gset
+SELECT protea_reaper_run_once() AS reaped;
+SELECT pg_stat_force_next_flush();
+SELECT job_event_scans() - :scans AS lookups;
+-- A policy change forgets what was learnt: a cap on compute_embeddings
+-- fails job 2 (7 h old) at once, its event of 5 minutes ago notwithstanding
+INSERT INTO protea_reaper_policy (operation, max_runtime_seconds)
+VALUES ('compute_embeddings', 23400);
+SELECT protea_reaper_run_once() AS reaped;
+SELECT right(id::text, 2) AS job, status, error_message FROM job
+ WHERE id = '00000000-0000-0000-0000-000000000002';
+DELETE FROM protea_reaper_policy;

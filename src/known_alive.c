@@ -7,9 +7,11 @@
  * Almost all of an idle sweep is one backward index probe of job_event per
  * running job past the timeout, to find its last event; and a worker that
  * sweeps every minute meets the same long-running jobs every cycle.  A job
- * whose last event a sweep saw at L cannot go stale before L +
- * stall_seconds, because PROTEA only ever appends events: so until then the
- * next sweeps count it as alive without the probe.
+ * whose last event a sweep saw at L cannot go stale before L + its
+ * stall_seconds, because PROTEA only ever appends events: so until then
+ * (or until its runtime cap, if sooner) the next sweeps count it as alive
+ * without the probe.  The statement that learns works that time out, as
+ * "alive until", for each job with its own thresholds (statements.c).
  *
  * When it may learn is decided here too: only while the batch's
  * transaction has written nothing (its snapshot then shows committed events
@@ -20,15 +22,16 @@
  * failure by at most stall_seconds after the sweep that saw the job's last
  * event, and only if that event was later deleted or moved back in time.
  *
- * What is remembered is L, not L + stall_seconds, so that a changed
- * stall_seconds applies to remembered jobs at once.  The memory only ever
- * keeps a job from being failed, never the reverse, and sweep.c learns only
- * from rows every other backend can see too (see there).  It is forgotten
- * when the settings name other tables; entries are dropped once they no
- * longer keep their job alive, so the memory holds at most the jobs kept
- * alive during the last stall_seconds, and never more than
- * KNOWN_ALIVE_MAX of them.  protea_reaper.remember_alive = off forgets it
- * and stops using it.
+ * The thresholds that made those times are remembered too: when the
+ * settings or the policy change (a lowered stall_seconds, a new cap), the
+ * memory is forgotten, so that they apply to every job at once.  The
+ * memory only ever keeps a job from being failed, never the reverse, and
+ * sweep.c learns only from rows every other backend can see too (see
+ * there).  It is forgotten when the settings name other tables; entries
+ * are dropped once they no longer keep their job alive, so the memory
+ * holds at most the jobs kept alive during the last stall_seconds, and
+ * never more than KNOWN_ALIVE_MAX of them.  protea_reaper.remember_alive =
+ * off forgets it and stops using it.
  *
  * The memory is per backend (the worker's, or a session's that calls
  * protea_reaper_run_once()) and lives in TopMemoryContext.
@@ -51,13 +54,15 @@ typedef struct KnownAliveEntry
 {
 	pg_uuid_t	id;				/* hash key: the job's id */
 	TimestampTz last_event;		/* newest job_event ts a sweep saw */
+	TimestampTz alive_until;	/* when that event stops keeping it alive */
 } KnownAliveEntry;
 
 static HTAB *known_alive = NULL;
 
-/* The tables the memory is about */
+/* The tables the memory is about, and the thresholds it was learnt under */
 static Oid	known_job_relid = InvalidOid;
 static Oid	known_event_relid = InvalidOid;
+static char *known_thresholds = NULL;
 
 /* Whether the current batch may learn, and its now() */
 static bool may_learn = false;
@@ -81,10 +86,12 @@ create_memory(void)
  * known_alive_start
  *		A batch begins.  A job id learnt about one job table means nothing in
  *		another, and a job_event table recreated under the same name may have
- *		lost events: other tables, or remember_alive off, mean a clean memory.
+ *		lost events: other tables, other thresholds, or remember_alive off,
+ *		mean a clean memory.
  */
 void
-known_alive_start(Oid job_relid, Oid event_relid, TimestampTz now)
+known_alive_start(Oid job_relid, Oid event_relid, const char *thresholds,
+				  TimestampTz now)
 {
 	may_learn = reaper_remember_alive &&
 		!TransactionIdIsValid(GetTopTransactionIdIfAny());
@@ -96,13 +103,15 @@ known_alive_start(Oid job_relid, Oid event_relid, TimestampTz now)
 		return;
 	}
 	if (known_alive != NULL &&
-		job_relid == known_job_relid && event_relid == known_event_relid)
+		job_relid == known_job_relid && event_relid == known_event_relid &&
+		strcmp(thresholds, known_thresholds) == 0)
 		return;
 
 	known_alive_forget();
 	create_memory();
 	known_job_relid = job_relid;
 	known_event_relid = event_relid;
+	known_thresholds = MemoryContextStrdup(TopMemoryContext, thresholds);
 }
 
 /*
@@ -117,6 +126,9 @@ known_alive_forget(void)
 	known_alive = NULL;
 	known_job_relid = InvalidOid;
 	known_event_relid = InvalidOid;
+	if (known_thresholds != NULL)
+		pfree(known_thresholds);
+	known_thresholds = NULL;
 }
 
 /*
@@ -131,18 +143,18 @@ known_alive_is_empty(void)
 
 /*
  * known_alive_current
- *		The jobs still known alive at now, as two arrays in the current
- *		memory context; the jobs whose last event is now stall_seconds old
- *		are forgotten, so that the sweep looks them up again.
+ *		The jobs still known alive at now, as three arrays in the current
+ *		memory context: ids, last events, and until when; the jobs no longer
+ *		alive are forgotten, so that the sweep looks them up again.
  */
 void
-known_alive_current(TimestampTz now, int stall_seconds,
-					Datum *ids, Datum *last_events)
+known_alive_current(TimestampTz now, Datum *ids, Datum *last_events,
+					Datum *alive_until)
 {
-	TimestampTz alive_after = now - (TimestampTz) stall_seconds * USECS_PER_SEC;
 	long		capacity = known_alive ? hash_get_num_entries(known_alive) : 0;
 	Datum	   *id_datums = palloc(Max(capacity, 1) * sizeof(Datum));
 	Datum	   *ts_datums = palloc(Max(capacity, 1) * sizeof(Datum));
+	Datum	   *until_datums = palloc(Max(capacity, 1) * sizeof(Datum));
 	int			n = 0;
 
 	if (known_alive != NULL)
@@ -154,10 +166,11 @@ known_alive_current(TimestampTz now, int stall_seconds,
 		hash_seq_init(&seq, known_alive);
 		while ((entry = hash_seq_search(&seq)) != NULL)
 		{
-			if (entry->last_event > alive_after)
+			if (entry->alive_until > now)
 			{
 				id_datums[n] = UUIDPGetDatum(&entry->id);
 				ts_datums[n] = TimestampTzGetDatum(entry->last_event);
+				until_datums[n] = TimestampTzGetDatum(entry->alive_until);
 				n++;
 			}
 			else
@@ -172,39 +185,44 @@ known_alive_current(TimestampTz now, int stall_seconds,
 												   sizeof(TimestampTz),
 												   FLOAT8PASSBYVAL,
 												   TYPALIGN_DOUBLE));
+	*alive_until = PointerGetDatum(construct_array(until_datums, n, TIMESTAMPTZOID,
+												   sizeof(TimestampTz),
+												   FLOAT8PASSBYVAL,
+												   TYPALIGN_DOUBLE));
 	pfree(id_datums);
 	pfree(ts_datums);
+	pfree(until_datums);
 }
 
 /*
  * known_alive_lookup
- *		Whether job id is remembered with an event newer than now minus
- *		stall_seconds (the statement's own test).
+ *		Whether job id is remembered as alive at now (the statement's own
+ *		test, KNOWN_ALIVE).
  */
 bool
-known_alive_lookup(const pg_uuid_t *id, TimestampTz now, int stall_seconds)
+known_alive_lookup(const pg_uuid_t *id, TimestampTz now)
 {
 	KnownAliveEntry *entry;
 
 	if (known_alive == NULL)
 		return false;
 	entry = hash_search(known_alive, id, HASH_FIND, NULL);
-	return entry != NULL &&
-		entry->last_event > now - (TimestampTz) stall_seconds * USECS_PER_SEC;
+	return entry != NULL && entry->alive_until > now;
 }
 
 /*
  * known_alive_learn
- *		Remember job id's last event, if this batch may learn it (see the
- *		top of this file); keep the newer of two.
+ *		Remember that job id's last event was last_event, which keeps it
+ *		alive until alive_until, if this batch may learn it (see the top of
+ *		this file); keep the newer of two.
  */
 void
-known_alive_learn(const pg_uuid_t *id, TimestampTz last_event)
+known_alive_learn(const pg_uuid_t *id, TimestampTz last_event, TimestampTz alive_until)
 {
 	KnownAliveEntry *entry;
 	bool		found;
 
-	if (!may_learn || last_event > batch_now)
+	if (!may_learn || last_event > batch_now || alive_until <= batch_now)
 		return;
 	if (known_alive == NULL)
 		create_memory();
@@ -215,5 +233,8 @@ known_alive_learn(const pg_uuid_t *id, TimestampTz last_event)
 
 	entry = hash_search(known_alive, id, HASH_ENTER, &found);
 	if (!found || entry->last_event < last_event)
+	{
 		entry->last_event = last_event;
+		entry->alive_until = alive_until;
+	}
 }

@@ -19,28 +19,34 @@
 #define KNOWN_ALIVE_MAX 100000
 
 /*
- * A sweep batch begins at now on these tables: decide whether the memory is
- * used (protea_reaper.remember_alive), whether it may learn in this batch,
- * and forget what was learnt about other tables.
+ * A sweep batch begins at now on these tables, under these thresholds (an
+ * opaque key: the settings and policy that decide when an event stops
+ * keeping its job alive): decide whether the memory is used
+ * (protea_reaper.remember_alive), whether it may learn in this batch, and
+ * forget what was learnt about other tables or under other thresholds.
  */
-extern void known_alive_start(Oid job_relid, Oid event_relid, TimestampTz now);
+extern void known_alive_start(Oid job_relid, Oid event_relid,
+							  const char *thresholds, TimestampTz now);
 
 /* Whether nothing is remembered */
 extern bool known_alive_is_empty(void);
 
 /*
- * The jobs still known alive at now (last event after now - stall_seconds)
- * as a uuid[] and a timestamptz[] of their last events, built in the
+ * The jobs still known alive at now as a uuid[], a timestamptz[] of their
+ * last events and one of until when those keep them alive, built in the
  * current memory context; the others are forgotten.
  */
-extern void known_alive_current(TimestampTz now, int stall_seconds,
-								Datum *ids, Datum *last_events);
+extern void known_alive_current(TimestampTz now, Datum *ids, Datum *last_events,
+								Datum *alive_until);
 
 /* Whether job id is still known alive at now */
-extern bool known_alive_lookup(const pg_uuid_t *id, TimestampTz now,
-							   int stall_seconds);
+extern bool known_alive_lookup(const pg_uuid_t *id, TimestampTz now);
 
-/* Remember that job id had an event at last_event, if the policy allows */
-extern void known_alive_learn(const pg_uuid_t *id, TimestampTz last_event);
+/*
+ * Remember that job id had an event at last_event, keeping it alive until
+ * alive_until, if the policy allows
+ */
+extern void known_alive_learn(const pg_uuid_t *id, TimestampTz last_event,
+							  TimestampTz alive_until);
 
 #endif							/* PROTEA_REAPER_KNOWN_ALIVE_H */

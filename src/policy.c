@@ -222,8 +222,7 @@ or_setting(int value, int setting)
 
 /*
  * reaper_policy_load
- *		The settings in force and the rows, with the bound and the longest
- *		stall they imply.
+ *		The settings in force and the rows, with the bound they imply.
  */
 void
 reaper_policy_load(ReaperPolicy *policy)
@@ -241,7 +240,6 @@ reaper_policy_load(ReaperPolicy *policy)
 	policy->bound_seconds = policy->timeout_seconds;
 	if (policy->max_runtime_seconds > 0)
 		policy->bound_seconds = Min(policy->bound_seconds, policy->max_runtime_seconds);
-	policy->max_stall_seconds = policy->stall_seconds;
 
 	for (int i = 0; i < policy->nrows; i++)
 	{
@@ -255,8 +253,6 @@ reaper_policy_load(ReaperPolicy *policy)
 									or_setting(row->timeout_seconds, policy->timeout_seconds));
 		if (max_runtime > 0)
 			policy->bound_seconds = Min(policy->bound_seconds, max_runtime);
-		policy->max_stall_seconds = Max(policy->max_stall_seconds,
-										or_setting(row->stall_seconds, policy->stall_seconds));
 	}
 }
 
@@ -354,4 +350,17 @@ reaper_policy_for(const ReaperPolicy *policy, const char *operation,
 	*max_runtime_seconds = or_setting(row ? row->max_runtime_seconds : -1,
 									  policy->max_runtime_seconds);
 	*exempt = row != NULL && row->exempt;
+}
+
+/*
+ * reaper_policy_alive_key
+ *		What decides when an event stops keeping its job alive (the stall
+ *		and cap of every operation), as a string: known_alive.c forgets
+ *		what it learnt when this changes.  tables: with the rows written in.
+ */
+char *
+reaper_policy_alive_key(const ReaperPolicy *policy, const ReaperTables *tables)
+{
+	return psprintf("%d %d\n%s\n%s", policy->stall_seconds, policy->max_runtime_seconds,
+					tables->stall, tables->max_runtime);
 }

@@ -43,9 +43,6 @@ typedef struct ReaperPolicy
 	 * statement bounds started_at by it and an index on started_at serves.
 	 */
 	int			bound_seconds;
-
-	/* The longest stall_seconds in force: no event older is worth remembering */
-	int			max_stall_seconds;
 } ReaperPolicy;
 
 /*
@@ -59,6 +56,9 @@ extern void reaper_policy_params(const ReaperPolicy *policy, Datum *values);
 
 /* The rows, written into the statements' threshold fragments */
 extern void reaper_policy_fragments(const ReaperPolicy *policy, ReaperTables *tables);
+
+/* When events stop keeping jobs alive, as a key for known_alive.c */
+extern char *reaper_policy_alive_key(const ReaperPolicy *policy, const ReaperTables *tables);
 
 /* The thresholds that apply to operation (NULL: the settings') */
 extern void reaper_policy_for(const ReaperPolicy *policy, const char *operation,

@@ -54,17 +54,29 @@
 	"(" MAX_RUNTIME_J " > 0 AND " OLDER_THAN(MAX_RUNTIME_J) ")"
 
 /*
- * Job j is running, not exempt, and past its timeout or its cap: a
- * candidate.  The bound $4, implied by the rest, lets an index on
- * started_at find the candidates whatever the policy.
+ * Job j is running, not exempt, and started before the bound $4, the
+ * shortest timeout or cap in force: it may be a candidate.  The bound lets
+ * an index on started_at find the candidates whatever the policy.
  */
+#define MAY_BE_CANDIDATE \
+	"@IS_RUNNING@ AND " OLDER_THAN("$4") " AND NOT " EXEMPT_J
+
+/* Job j is a candidate: running, not exempt, past its timeout or its cap */
 #define PAST_TIMEOUT \
-	"@IS_RUNNING@ AND " OLDER_THAN("$4") " AND NOT " EXEMPT_J \
-	" AND (" OLDER_THAN(TIMEOUT_J) " OR " CAPPED ")"
+	MAY_BE_CANDIDATE " AND (" OLDER_THAN(TIMEOUT_J) " OR " CAPPED ")"
 
 /* An event at ts keeps job j alive: it is within j's stall_seconds */
 #define RECENT_EVENT(ts) \
 	"(" ts " > now() - make_interval(secs => " STALL_J "))"
+
+/*
+ * Until when an event at ts keeps job j alive (RECENT_EVENT): stall_seconds
+ * later, or at its cap if that comes first
+ */
+#define ALIVE_UNTIL(ts) \
+	"least(" ts " + make_interval(secs => " STALL_J ")," \
+	"      CASE WHEN " MAX_RUNTIME_J " > 0" \
+	"           THEN j.started_at + make_interval(secs => " MAX_RUNTIME_J ") END)"
 
 /* A lease keeps job j alive */
 #define NOT_LEASED \
@@ -152,22 +164,27 @@ LAST_EVENT("")
 "SELECT " FAILED_COLUMNS " FROM failed AS f"
 " ORDER BY f.started_at, f.id";
 
-/* Job j is known alive: remembered ($6, $7) with an event within its stall */
+/*
+ * Job j is known alive: remembered ($6-$8) with an event that keeps it
+ * alive until after now (ALIVE_UNTIL, under the same thresholds: the memory
+ * is forgotten when they change)
+ */
 #define KNOWN_ALIVE \
-	"(k.id IS NOT NULL AND " RECENT_EVENT("k.last_ts") ")"
+	"(k.id IS NOT NULL AND k.alive_until > now())"
 
 /*
  * The first batch of a sweep: the batch statement above, plus the jobs past
  * the timeout that a lease or a recent event keeps alive, from one scan of
- * the candidates.  $6, $7: the jobs an earlier sweep found alive and
- * their last events, as remembered by known_alive.c.  The events of one
+ * the candidates.  $6-$8: the jobs an earlier sweep found alive, their
+ * last events and until when those keep them alive, as remembered by
+ * known_alive.c.  The events of one
  * still known alive are not looked up again, nor those of a leased job
  * (the lateral subquery's extra conditions are one-time filters, so the
  * probe is not even started); they count as alive.  A job past its cap is
  * failed whatever keeps it alive, so its last event is looked up for the
  * audit.  Rows come back failed first (kind true), then alive (kind
  * false), then one row of kind NULL with counts: the candidates judged
- * stale, and (when $8 is false, so that their log lines would not be
+ * stale, and (when $9 is false, so that their log lines would not be
  * written) the alive jobs already known, which are then not returned.
  */
 static const char first_sql[] =
@@ -176,11 +193,14 @@ static const char first_sql[] =
 "         coalesce(le.last_ts, k.last_ts) AS last_ts,"
 "         CASE WHEN @LEASED@ THEN @LEASED_UNTIL@ END AS leased_until,"
 "         " STALL_J " AS stall_seconds,"
+"         CASE WHEN " KNOWN_ALIVE " THEN k.alive_until"
+"              ELSE " ALIVE_UNTIL("le.last_ts") " END AS alive_until,"
 "         " KNOWN_ALIVE " AS known,"
 "         NOT " CAPPED " AND (@LEASED@ IS TRUE OR " KNOWN_ALIVE
 "                         OR " RECENT_EVENT("le.last_ts") ") AS alive"
 "    FROM @JOB@ AS j"
-"    LEFT JOIN unnest($6::uuid[], $7::timestamptz[]) AS k(id, last_ts) ON k.id = j.id "
+"    LEFT JOIN unnest($6::uuid[], $7::timestamptz[], $8::timestamptz[])"
+"              AS k(id, last_ts, alive_until) ON k.id = j.id "
 LAST_EVENT(" AND (" CAPPED " OR (NOT " KNOWN_ALIVE " AND " NOT_LEASED "))")
 "   WHERE " PAST_TIMEOUT
 "), stale AS ("
@@ -193,41 +213,45 @@ LAST_EVENT(" AND (" CAPPED " OR (NOT " KNOWN_ALIVE " AND " NOT_LEASED "))")
 "   FOR UPDATE OF j SKIP LOCKED"
 "), " FAIL_AND_AUDIT
 "SELECT true AS failed, " FAILED_COLUMNS ","
-"       NULL::int4 AS stall_seconds, NULL::timestamptz AS leased_until,"
+"       NULL::int4 AS stall_seconds, NULL::timestamptz AS alive_until,"
+"       NULL::timestamptz AS leased_until,"
 "       NULL::bigint AS known_alive, NULL::bigint AS judged_stale"
 "  FROM failed AS f"
 " UNION ALL "
 "SELECT false, c.id, c.operation, c.started_at, c.last_ts, NULL, NULL,"
-"       c.stall_seconds, c.leased_until, NULL, NULL"
+"       c.stall_seconds, c.alive_until, c.leased_until, NULL, NULL"
 "  FROM candidates AS c"
-" WHERE c.alive AND (NOT c.known OR $8)"
+" WHERE c.alive AND (NOT c.known OR $9)"
 " UNION ALL "
-"SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"
-"       count(*) FILTER (WHERE c.alive AND c.known AND NOT $8),"
+"SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"
+"       count(*) FILTER (WHERE c.alive AND c.known AND NOT $9),"
 "       count(*) FILTER (WHERE c.alive IS NOT TRUE)"
 "  FROM candidates AS c"
 " ORDER BY 1 DESC, 4, 2";
 
 /*
- * The jobs past the timeout, and nothing else: when every one of them is
- * known alive (known_alive.c, by its stall_seconds) or leased, this (and
- * unleased_sql for those not known) is the whole sweep.  With the index
- * README.md recommends, (started_at) INCLUDE (id, operation) WHERE status =
- * <running>, it can be an index-only scan.
+ * The jobs that may be candidates, their ids and nothing else: when every
+ * one of them is known alive (known_alive.c), or is found by unknown_sql
+ * to be leased or no candidate after all (younger than its own timeout),
+ * these two are the whole sweep.  Without exempt operations it is the bare
+ * range of the index README.md recommends, (started_at) INCLUDE (id,
+ * operation) WHERE status = <running>: an index-only scan.
  */
 static const char candidates_sql[] =
-"SELECT j.id, " STALL_J ", " CAPPED " FROM @JOB@ AS j"
-" WHERE " PAST_TIMEOUT;
+"SELECT j.id FROM @JOB@ AS j"
+" WHERE " MAY_BE_CANDIDATE;
 
 /*
- * One of the jobs $5 (past the timeout, not known alive) that is still a
- * candidate and holds no lease, if any: then the first statement must look
- * at them.  It stops at the first.
+ * Of the jobs $5 (those candidates_sql found and no sweep knows alive),
+ * how many are candidates a lease keeps alive, and how many are candidates
+ * nothing but their events could keep alive: then the first statement must
+ * look at them.
  */
-static const char unleased_sql[] =
-"SELECT j.id FROM @JOB@ AS j"
-" WHERE j.id = ANY ($5::uuid[]) AND " PAST_TIMEOUT " AND " NOT_LEASED
-" LIMIT 1";
+static const char unknown_sql[] =
+"SELECT count(*) FILTER (WHERE NOT " CAPPED " AND @LEASED@ IS TRUE),"
+"       count(*) FILTER (WHERE " CAPPED " OR " NOT_LEASED ")"
+"  FROM @JOB@ AS j"
+" WHERE j.id = ANY ($5::uuid[]) AND " PAST_TIMEOUT;
 
 /*
  * The stale jobs a sweep left: locked by another transaction (SKIP LOCKED),
@@ -362,11 +386,11 @@ static const char false_alarms_sql[] =
 const ReaperStatementDef reaper_statements[STMT_COUNT] = {
 	[STMT_CANDIDATES] = {"candidates", candidates_sql, POLICY_NPARAMS,
 	{POLICY_ARGTYPES}, true, true},
-	[STMT_UNLEASED] = {"unleased", unleased_sql, POLICY_NPARAMS + 1,
+	[STMT_UNKNOWN] = {"unknown", unknown_sql, POLICY_NPARAMS + 1,
 	{POLICY_ARGTYPES, UUIDARRAYOID}, true, true},
 	[STMT_FIRST_BATCH] = {"first_batch", first_sql, SWEEP_NPARAMS,
-	{POLICY_ARGTYPES, INT4OID, UUIDARRAYOID, TIMESTAMPTZARRAYOID, BOOLOID},
-	true, true},
+	{POLICY_ARGTYPES, INT4OID, UUIDARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID,
+	BOOLOID}, true, true},
 	[STMT_LATER_BATCH] = {"later_batch", batch_sql, POLICY_NPARAMS + 1,
 	{POLICY_ARGTYPES, INT4OID}, true, false},
 	[STMT_REMAINING] = {"remaining", remaining_sql, POLICY_NPARAMS,

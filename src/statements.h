@@ -12,8 +12,8 @@
 /* The statements, in the order a sweep runs them, then the runbook's */
 typedef enum ReaperStatement
 {
-	STMT_CANDIDATES,			/* ids of the jobs past the timeout */
-	STMT_UNLEASED,				/* one of them neither known alive nor leased */
+	STMT_CANDIDATES,			/* ids of the jobs that may be candidates */
+	STMT_UNKNOWN,				/* of those not known alive, the leased and the rest */
 	STMT_FIRST_BATCH,			/* fail a batch, count and list the alive */
 	STMT_LATER_BATCH,			/* fail a batch */
 	STMT_REMAINING,				/* the stale jobs a sweep left */
@@ -26,7 +26,7 @@ typedef enum ReaperStatement
 } ReaperStatement;
 
 /* Most parameters a statement takes */
-#define REAPER_MAX_PARAMS 8
+#define REAPER_MAX_PARAMS 9
 
 typedef struct ReaperStatementDef
 {
@@ -58,21 +58,21 @@ typedef enum SweepParam
 {
 	PARAM_LIMIT = POLICY_NPARAMS,	/* $5 the batch's limit */
 	PARAM_KNOWN_IDS,			/* $6 first batch: jobs known alive */
-	PARAM_KNOWN_LAST_EVENTS,	/* $7 ... and their last events */
-	PARAM_LOG_ALIVE,			/* $8 ... whether alive jobs are logged */
+	PARAM_KNOWN_LAST_EVENTS,	/* $7 ... their last events */
+	PARAM_KNOWN_ALIVE_UNTIL,	/* $8 ... and until when those keep them alive */
+	PARAM_LOG_ALIVE,			/* $9 ... whether alive jobs are logged */
 	SWEEP_NPARAMS
 } SweepParam;
 
-/* STMT_UNLEASED's last parameter: the ids to look at */
-#define PARAM_UNLEASED_IDS POLICY_NPARAMS
+/* STMT_UNKNOWN's last parameter: the ids to look at */
+#define PARAM_UNKNOWN_IDS POLICY_NPARAMS
 
-/* Result columns of STMT_CANDIDATES */
-typedef enum CandidateColumn
+/* Result columns of STMT_UNKNOWN */
+typedef enum UnknownColumn
 {
-	CANDIDATE_ID = 1,
-	CANDIDATE_STALL,			/* the job's stall_seconds */
-	CANDIDATE_CAPPED			/* it ran past its max_runtime_seconds */
-} CandidateColumn;
+	UNKNOWN_LEASED = 1,			/* candidates a lease keeps alive */
+	UNKNOWN_UNKEPT				/* candidates only their events could */
+} UnknownColumn;
 
 /* Result columns of STMT_LATER_BATCH: the jobs it failed */
 typedef enum BatchColumn
@@ -96,6 +96,7 @@ typedef enum FirstColumn
 	FIRST_MESSAGE,				/* a failed job's */
 	FIRST_CAPPED,
 	FIRST_STALL,				/* an alive job's stall_seconds */
+	FIRST_ALIVE_UNTIL,			/* ... and until when its last event keeps it */
 	FIRST_LEASED_UNTIL,			/* an alive job's lease, if that keeps it */
 	FIRST_KNOWN_ALIVE,			/* counts: the known alive jobs left out, */
 	FIRST_JUDGED_STALE			/* and the candidates judged stale */

@@ -123,43 +123,52 @@ run_later_batch(ReaperSession *session, ReaperSweepResult *result, Datum *values
 }
 
 /*
- * all_leased
- *		Whether every one of the n jobs ids (past the timeout, not known
- *		alive) that is still a candidate holds a lease now.
+ * all_kept
+ *		Whether none of the n jobs ids (that may be candidates and are not
+ *		known alive) is a candidate that only its events could keep alive:
+ *		each is younger than its own timeout, or leased.  Counts the leased
+ *		ones as alive.
  */
 static bool
-all_leased(ReaperSession *session, Datum *values, Datum *ids, int n)
+all_kept(ReaperSession *session, Datum *values, Datum *ids, int n,
+		 ReaperSweepResult *result)
 {
 	Datum		args[POLICY_NPARAMS + 1];
+	bool		isnull;
+	HeapTuple	tuple;
 
 	memcpy(args, values, POLICY_NPARAMS * sizeof(Datum));
-	args[PARAM_UNLEASED_IDS] = PointerGetDatum(construct_array(ids, n, UUIDOID, UUID_LEN,
-															   false, TYPALIGN_CHAR));
-	reaper_execute(reaper_plan(session, STMT_UNLEASED), args, NULL, true);
-	return SPI_processed == 0;
+	args[PARAM_UNKNOWN_IDS] = PointerGetDatum(construct_array(ids, n, UUIDOID, UUID_LEN,
+															  false, TYPALIGN_CHAR));
+	reaper_execute(reaper_plan(session, STMT_UNKNOWN), args, NULL, true);
+	tuple = SPI_tuptable->vals[0];
+	if (DatumGetInt64(spi_datum(tuple, UNKNOWN_UNKEPT, &isnull)) > 0)
+		return false;
+	result->alive += DatumGetInt64(spi_datum(tuple, UNKNOWN_LEASED, &isnull));
+	return true;
 }
 
 /*
  * all_known_alive
- *		The idle sweep: when every job past the timeout is known alive or
- *		leased, nothing can be stale, so they are counted from one scan of
- *		their ids (and one look at the leases of those not known), without
- *		the first statement's lookups, joins and writes.  Returns false,
- *		having done nothing the caller sees, as soon as one job is neither,
- *		or when their log lines are wanted (the first statement returns what
- *		those lines show).
+ *		The idle sweep: when every job that may be a candidate is known
+ *		alive, leased, or younger than its own timeout, nothing can be
+ *		stale, so the alive ones are counted from one scan of their ids (and
+ *		one look at those not known), without the first statement's
+ *		lookups, joins and writes.  Returns false, having done nothing the
+ *		caller sees, as soon as one job is none of these, or when the live
+ *		jobs' log lines are wanted (the first statement returns what those
+ *		lines show).
  */
 static bool
 all_known_alive(ReaperSession *session, Datum *values, ReaperSweepResult *result)
 {
 	TimestampTz now = GetCurrentTransactionStartTimestamp();
-	bool		leases = session->tables.has_lease;
 	Datum	   *unknown;
 	int			n_unknown = 0;
 	uint64		candidates;
 
 	/* then only the first statement can answer: do not scan twice */
-	if ((known_alive_is_empty() && !(leases && leases_answered)) ||
+	if ((known_alive_is_empty() && !leases_answered) ||
 		message_level_is_interesting(SKIPPED_LOG_LEVEL))
 		return false;
 
@@ -168,27 +177,19 @@ all_known_alive(ReaperSession *session, Datum *values, ReaperSweepResult *result
 	unknown = palloc(Max(candidates, 1) * sizeof(Datum));
 	for (uint64 i = 0; i < candidates; i++)
 	{
-		HeapTuple	tuple = SPI_tuptable->vals[i];
 		bool		isnull;
-		Datum		id = spi_datum(tuple, CANDIDATE_ID, &isnull);
+		Datum		id = spi_datum(SPI_tuptable->vals[i], 1, &isnull);
 
-		/* past its runtime cap, nothing keeps it alive */
-		if (DatumGetBool(spi_datum(tuple, CANDIDATE_CAPPED, &isnull)))
-			return false;
-		if (known_alive_lookup(DatumGetUUIDP(id), now,
-							   DatumGetInt32(spi_datum(tuple, CANDIDATE_STALL, &isnull))))
-			continue;
-		if (!leases)
-			return false;
-		unknown[n_unknown++] = id;
+		if (!known_alive_lookup(DatumGetUUIDP(id), now))
+			unknown[n_unknown++] = id;
 	}
-	if (n_unknown > 0 && !all_leased(session, values, unknown, n_unknown))
+	result->alive = candidates - n_unknown;
+	if (n_unknown > 0 && !all_kept(session, values, unknown, n_unknown, result))
 	{
+		result->alive = 0;
 		leases_answered = false;
 		return false;
 	}
-
-	result->alive = candidates;
 	return true;
 }
 
@@ -203,6 +204,7 @@ first_batch_row(ReaperSweepResult *result, HeapTuple tuple)
 	bool		isnull;
 	Datum		kind = spi_datum(tuple, FIRST_KIND, &isnull);
 	Datum		last_event;
+	Datum		alive_until;
 	Datum		id;
 
 	if (isnull)
@@ -227,9 +229,11 @@ first_batch_row(ReaperSweepResult *result, HeapTuple tuple)
 		return;
 	}
 	last_event = spi_datum(tuple, FIRST_LAST_EVENT, &isnull);
+	alive_until = spi_datum(tuple, FIRST_ALIVE_UNTIL, &isnull);
 	id = spi_datum(tuple, FIRST_ID, &isnull);
 	if (!isnull)
-		known_alive_learn(DatumGetUUIDP(id), DatumGetTimestampTz(last_event));
+		known_alive_learn(DatumGetUUIDP(id), DatumGetTimestampTz(last_event),
+						  DatumGetTimestampTz(alive_until));
 }
 
 /*
@@ -238,17 +242,13 @@ first_batch_row(ReaperSweepResult *result, HeapTuple tuple)
  *		live ones, skipping the lookup of those leased or known alive.
  */
 static uint64
-run_first_batch(ReaperSession *session, const ReaperPolicy *policy,
-				ReaperSweepResult *result, Datum *values)
+run_first_batch(ReaperSession *session, ReaperSweepResult *result, Datum *values)
 {
 	uint64		before = result->pending;
 
-	/*
-	 * now() is the transaction's start, as in the statement; the statement
-	 * checks each remembered event against its job's own stall_seconds
-	 */
-	known_alive_current(GetCurrentTransactionStartTimestamp(), policy->max_stall_seconds,
-						&values[PARAM_KNOWN_IDS], &values[PARAM_KNOWN_LAST_EVENTS]);
+	/* now() is the transaction's start, as in the statement */
+	known_alive_current(GetCurrentTransactionStartTimestamp(), &values[PARAM_KNOWN_IDS],
+						&values[PARAM_KNOWN_LAST_EVENTS], &values[PARAM_KNOWN_ALIVE_UNTIL]);
 	values[PARAM_LOG_ALIVE] = BoolGetDatum(message_level_is_interesting(SKIPPED_LOG_LEVEL));
 
 	reaper_execute(reaper_plan(session, STMT_FIRST_BATCH), values, NULL, false);
@@ -279,6 +279,7 @@ sweep_batch(ReaperSweepResult *result, bool first, uint64 limit)
 	result->policy_rows = policy.nrows;
 	reaper_session_begin(&session, true, &policy);
 	known_alive_start(session.tables.job_relid, session.tables.event_relid,
+					  reaper_policy_alive_key(&policy, &session.tables),
 					  GetCurrentTransactionStartTimestamp());
 
 	reaper_policy_params(&policy, values);
@@ -289,7 +290,7 @@ sweep_batch(ReaperSweepResult *result, bool first, uint64 limit)
 	else if (all_known_alive(&session, values, result))
 		reaped = 0;
 	else
-		reaped = run_first_batch(&session, &policy, result, values);
+		reaped = run_first_batch(&session, result, values);
 
 	reaper_session_end(&session);
 	return reaped;
