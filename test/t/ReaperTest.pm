@@ -15,7 +15,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time usleep);
 
-our @EXPORT = qw(reaper_node install_protea add_job job_state
+our @EXPORT = qw(reaper_node install_protea add_job add_jobs job_state
   reaped_within stays_running worker_pid wait_for_worker);
 
 my $schema_file = dirname(__FILE__) . '/../protea_schema.sql';
@@ -37,36 +37,64 @@ protea_reaper.stall_seconds = '5min'
 	return $node;
 }
 
-# install_protea($node, extension => 0|1): PROTEA's tables, and the extension
+# install_protea($node, extension => 0|1, db => 'postgres'): PROTEA's
+# tables, and the extension
 sub install_protea
 {
 	my ($node, %opts) = @_;
-	$node->safe_psql('postgres', slurp_file($schema_file));
-	$node->safe_psql('postgres', 'CREATE EXTENSION protea_reaper')
+	my $db = $opts{db} // 'postgres';
+	$node->safe_psql($db, slurp_file($schema_file));
+	$node->safe_psql($db, 'CREATE EXTENSION protea_reaper')
 	  if $opts{extension} // 1;
 	return;
 }
 
-# add_job($node, $n, started => '1 hour', event => '2 min', lease => '1 min'):
-# a running job number $n, started that long ago, with its last event that
-# long ago (or none) and a lease for that much longer (or none), as
-# PROTEA's ORM writes it; returns its id
-sub add_job
+# The SQL that adds job number $n (add_job's options); returns (id, SQL)
+sub job_sql
 {
-	my ($node, $n, %o) = @_;
+	my ($n, %o) = @_;
 	my $id = sprintf('00000000-0000-0000-0000-%012d', $n);
 	my $started = $o{started} // '1 hour';
+	my $operation = $o{operation} // 'insert_proteins';
 	my $lease = defined $o{lease} ? "now() + '$o{lease}'::interval" : 'NULL';
 	my $sql = qq{INSERT INTO job (id, operation, queue_name, status, created_at, started_at,
 		                 payload, meta, tags, leased_until)
-		VALUES ('$id', 'insert_proteins', 'q', 'RUNNING',
+		VALUES ('$id', '$operation', 'q', 'RUNNING',
 		        now() - '$started'::interval, now() - '$started'::interval,
 		        '{}', '{}', '{}', $lease);};
 	$sql .= qq{INSERT INTO job_event (job_id, ts, level, event, fields)
 		VALUES ('$id', now() - '$o{event}'::interval, 'info', 'job.progress', '{}');}
 	  if defined $o{event};
+	return ($id, $sql);
+}
+
+# add_job($node, $n, started => '1 hour', event => '2 min', lease => '1 min',
+# operation => 'insert_proteins', db => 'postgres'): a running job number
+# $n, started that long ago, with its last event that long ago (or none)
+# and a lease for that much longer (or none), as PROTEA's ORM writes it;
+# returns its id
+sub add_job
+{
+	my ($node, $n, %o) = @_;
+	my ($id, $sql) = job_sql($n, %o);
 	$node->safe_psql($o{db} // 'postgres', $sql);
 	return $id;
+}
+
+# add_jobs($node, [$first .. $last], %options): those jobs, as add_job makes
+# them, in one transaction (a sweep sees all of them or none); their ids
+sub add_jobs
+{
+	my ($node, $numbers, %o) = @_;
+	my (@ids, @sql);
+	for my $n (@$numbers)
+	{
+		my ($id, $sql) = job_sql($n, %o);
+		push @ids, $id;
+		push @sql, $sql;
+	}
+	$node->safe_psql($o{db} // 'postgres', join("\n", 'BEGIN;', @sql, 'COMMIT;'));
+	return @ids;
 }
 
 # job_state($node, $id): "status/error_code/number of job.timeout events"
