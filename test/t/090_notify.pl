@@ -252,6 +252,30 @@ is(scalar(failed_ids('protea', "id = ANY ('{" . join(',', @listed) . "}')")),
 cmp_ok(length($raw), '<', 8000, 'the payload fits NOTIFY\'s limit');
 is($payload->{database}, 'protea', 'it names the database');
 
+# The edge: a database name and a count for which listing every id with the
+# shorter ending ("truncated":false) would fill 8000 bytes exactly, which
+# NOTIFY refuses (and a refused NOTIFY fails the sweep's transaction).  The
+# name's length is worked out from the payload's fixed parts.
+my $count = 201;
+my $fixed = length('{"database":"","source":"run_once","error_code":"JobTimeout",'
+	  . '"reason":"stalled","count":' . $count . ',"ids":[');
+my $name_length = 7981 - 39 * $count - $fixed;
+my $edge_db = 'edge_' . ('x' x ($name_length - 5));
+is(length($edge_db), $name_length, "a database name of $name_length bytes");
+$node->safe_psql('postgres', qq{CREATE DATABASE "$edge_db"});
+install_protea($node, db => $edge_db);
+my $edge = listener($edge_db);
+my @edge = add_jobs($node, [ 2001 .. 2000 + $count ], db => $edge_db);
+is($node->safe_psql($edge_db, 'SELECT protea_reaper_run_once()'),
+	$count, "a sweep of $count jobs commits there");
+@heard = heard($edge, $edge_db);
+is(scalar(@heard), 1, 'with one notification');
+($payload, $raw) = @{ $heard[0] // [ {}, '' ] };
+is($payload->{count}, $count, "of $count jobs");
+cmp_ok(length($raw), '<', 8000, 'that fits NOTIFY\'s limit');
+ok($payload->{truncated}, 'the last id left out, and said so');
+$edge->quit;
+
 # protea_reaper_fail_job: source fail_job, ManualTimeout, the operator's
 # reason (quotes, a backslash and a non-ASCII letter survive the JSON)
 my $manual = add_job($node, 11, started => '1 min', db => 'protea');
