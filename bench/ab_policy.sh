@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # bench/ab_policy.sh: an older build of the extension beside this one, A/B,
 # interleaved, on two throwaway clusters at once: the idle sweep and the
-# mass reap, with and without protea_reaper_policy rows (run H of
-# bench/RESULTS.md: 1.0 beside 1.1).
+# mass reap, with and without protea_reaper_policy rows (runs H and I of
+# bench/RESULTS.md: 1.0 beside 1.1; run I with the rows written into the
+# statements as literals, c741da9).
 #
 #   git worktree add /work/wt-bench10 1a0cc25       # 1.0
 #   sudo OLD=/work/wt-bench10 bash bench/ab_policy.sh
 #
 # OLD (required) is a checkout of the older version; NEW (default: this
-# checkout) the newer one, which must have the policy table.  Each is built
+# checkout) the newer one, which must have the policy table and write its
+# rows into the statements' SQL (c741da9 on): its judging statements take
+# $1 timeout, $2 stall, $3 max_runtime, $4 bound (int4; first_batch then
+# $5 limit, $6 uuid[], $7 timestamptz[], $8 bool), and their text, from
+# protea_reaper_statements(), changes with the rows.  Each is built
 # and installed into its own PostgreSQL (PROTEA_CACHE OLD_CACHE / NEW_CACHE,
 # default /var/tmp/benchA and /var/tmp/benchB; PG_MAJOR 16: each a copy of
 # test/lib.sh's source build, e.g. cp -a /var/tmp/protea_reaper/pg16
@@ -32,13 +37,17 @@
 #         (started_at) INCLUDE (id, operation) on the new side (the old side
 #         keeps 1.0's).
 #   explain  EXPLAIN (ANALYZE, BUFFERS) of the candidates and first_batch
-#         statements, generic plans as the extension keeps them, new side
-#         with 1.1's index and without / with rows, old side with 1.0's.
+#         statements, generic plans as the extension keeps them (the text
+#         protea_reaper_statements() gives with the rows in force, the
+#         parameters as policy.c computes them), new side with 1.0's index
+#         and with 1.1's, without rows, with the 5 rows and with the bound
+#         1 h rows; old side with 1.0's index.
 #   anatomy  where an idle difference comes from: the candidates statement
 #         alone (EXPLAIN (ANALYZE, TIMING OFF) Execution Time; old side, and
-#         on the new side 1.0's text as the control, 1.1's without and with
-#         the rows), and protea_reaper_run_once() in a database with no job
-#         (what a sweep costs besides its statements).
+#         on the new side 1.0's text as the control, 1.1's without rows,
+#         with the 5 rows and with the bound 1 h rows), and
+#         protea_reaper_run_once() in a database with no job (what a sweep
+#         costs besides its statements).
 #   mass  MASS_JOBS stale jobs added (bench.add_mass), PROTEA's indexes
 #         only; batch_size 1000 and 10000, MASS_RUNS runs of each of old,
 #         none, rows (rows whose stall keeps every verdict), interleaved;
@@ -95,6 +104,11 @@ MASS_ROWS="INSERT INTO $POLICY_COLS VALUES
  ('predict_go_terms', NULL, 1200, 2592000, false),
  ('align_sequences', NULL, NULL, NULL, true),
  ('export_results', 43200, 7200, NULL, false)"
+# The bound $4 of the rows in force, as policy.c computes it (settings:
+# timeout 6 h, no cap)
+BOUND_SQL="(SELECT least(21600, min(coalesce(timeout_seconds, 21600)) FILTER (WHERE NOT exempt),
+                 min(nullif(coalesce(max_runtime_seconds, 0), 0)) FILTER (WHERE NOT exempt))
+          FROM protea_reaper_policy)"
 INDEX10="CREATE INDEX job_running_started_at ON job (started_at) INCLUDE (id) WHERE status = 'RUNNING'"
 INDEX11="CREATE INDEX job_running_started_at ON job (started_at) INCLUDE (id, operation) WHERE status = 'RUNNING'"
 
@@ -231,7 +245,7 @@ idle_phase() {
 set_index() {	# SIDE SQL-or-empty
     q "$1" -c "DROP INDEX IF EXISTS job_running_started_at" ${2:+-c "$2"} -c "VACUUM ANALYZE job" 2>/dev/null
 }
-if part idle || part explain; then
+if part idle; then
     for ph in protea idx10 idx11; do
         case $ph in
             protea) set_index old ""; set_index new "" ;;
@@ -239,31 +253,29 @@ if part idle || part explain; then
             idx11) set_index old "$INDEX10"; set_index new "$INDEX11" ;;
         esac
         settle old; settle new
-        if part idle; then
-            progress "idle sweep, $ph: $ROUNDS rounds of $VARIANTS, remember_alive on and off"
-            idle_phase $ph
-        fi
+        progress "idle sweep, $ph: $ROUNDS rounds of $VARIANTS, remember_alive on and off"
+        idle_phase $ph
     done
 fi
 
 # ----------------------------------------------------------------- explain
 # explain_side SIDE LABEL ROWS-SQL: EXPLAIN (ANALYZE, BUFFERS) of the
-# candidates and first_batch statements, generic plans, nothing to reap
+# candidates and first_batch statements, generic plans, nothing to reap.
+# On the new side the rows are set first: they are part of the statements'
+# text; the bound $4 is computed from them as policy.c does.
 explain_side() {
-    local s=$1 f=$OUT/explain_$2.txt cand first args n
+    local s=$1 f=$OUT/explain_$2.txt cand first args
+    [ "$s" = new ] && set_policy "$3"
     cand=$(q "$s" -At -c "SELECT statement FROM protea_reaper_statements() WHERE name = 'candidates'")
     first=$(q "$s" -At -c "SELECT statement FROM protea_reaper_statements() WHERE name = 'first_batch'")
-    [ "$s" = new ] && set_policy "$3"
     {
         echo "SET plan_cache_mode = force_generic_plan;"
         echo "SELECT coalesce(array_agg(job_id), '{}') AS known_ids, coalesce(array_agg(last_event_ts), '{}') AS known_ts FROM protea_reaper_running_jobs() WHERE verdict = 'alive' \\gset"
         if [ "$s" = new ]; then
-            # the parameters as policy.c makes them from the table
-            echo "SELECT coalesce(array_agg(operation), '{}') AS p_op, coalesce(array_agg(timeout_seconds), '{}') AS p_to, coalesce(array_agg(stall_seconds), '{}') AS p_st, coalesce(array_agg(max_runtime_seconds), '{}') AS p_mr, coalesce(array_agg(exempt), '{}') AS p_ex, least(21600, min(timeout_seconds) FILTER (WHERE NOT exempt)) AS p_bound FROM protea_reaper_policy \\gset"
-            echo "SELECT coalesce(:p_bound, 21600) AS p_bound \\gset"
-            echo "PREPARE cand(int, int, int, int, text[], int[], int[], int[], bool[]) AS $cand;"
-            echo "PREPARE first(int, int, int, int, text[], int[], int[], int[], bool[], int, uuid[], timestamptz[], bool) AS $first;"
-            args="21600, 2592000, 0, :p_bound, :'p_op', :'p_to', :'p_st', :'p_mr', :'p_ex'"
+            echo "SELECT $BOUND_SQL AS p_bound \\gset"
+            echo "PREPARE cand(int, int, int, int) AS $cand;"
+            echo "PREPARE first(int, int, int, int, int, uuid[], timestamptz[], bool) AS $first;"
+            args="21600, 2592000, 0, :p_bound"
             echo "\\echo '--- candidates'"
             echo "EXPLAIN (ANALYZE, BUFFERS) EXECUTE cand($args);"
             echo "BEGIN;"
@@ -292,9 +304,17 @@ explain_side() {
     [ "$s" = new ] && set_policy ""
     return 0
 }
+EXPLAINS="old_idx10 new_idx10_none new_idx10_rows new_idx10_short new_idx11_none new_idx11_rows new_idx11_short"
 if part explain; then
-    progress "EXPLAIN: new side with 1.1's index, old side with 1.0's"
+    progress "EXPLAIN: new side with 1.0's index then 1.1's, old side with 1.0's"
+    set_index old "$INDEX10"; set_index new "$INDEX10"
+    settle old; settle new
     explain_side old old_idx10 ""
+    explain_side new new_idx10_none ""
+    explain_side new new_idx10_rows "$IDLE_ROWS"
+    explain_side new new_idx10_short "$SHORT_ROWS"
+    set_index new "$INDEX11"
+    settle new
     explain_side new new_idx11_none ""
     explain_side new new_idx11_rows "$IDLE_ROWS"
     explain_side new new_idx11_short "$SHORT_ROWS"
@@ -305,44 +325,18 @@ fi
 # statement alone: EXPLAIN (ANALYZE, TIMING OFF) Execution Time, WARMUP +
 # RUNS per session, generic plan, median; old text on the old side (1.0's
 # index), and on the new side (1.1's index) 1.0's text (the same data: the
-# control), 1.1's without and with the 5 rows.  (2) What a sweep costs
-# besides its statements: protea_reaper_run_once() in a database with
-# PROTEA's tables and no job at all.
-IDLE_ARRAYS="'{insert_proteins,compute_embeddings,predict_go_terms,align_sequences,export_results}', '{NULL,23400,NULL,NULL,43200}', '{1728000,NULL,3456000,NULL,7200}', '{NULL,NULL,2592000,NULL,NULL}', '{f,f,f,t,f}'"
-# proto: a prototype of 1.1's candidates statement (not the extension's
-# text) with each threshold turned into a cutoff once per policy row and once
-# per statement (InitPlans) instead of once per job; same result columns.
-PROTO_CAND="SELECT j.id, coalesce(p.stall_seconds, \$2),
-       coalesce(j.started_at < CASE WHEN p.operation IS NULL
-                                    THEN (SELECT CASE WHEN \$3 > 0 THEN now() - make_interval(secs => \$3) END)
-                                    ELSE p.cap_cutoff END, false)
-  FROM public.job AS j
-  LEFT JOIN (SELECT u.operation, u.stall_seconds, u.exempt,
-                    now() - make_interval(secs => coalesce(u.timeout_seconds, \$1)) AS timeout_cutoff,
-                    CASE WHEN coalesce(u.max_runtime_seconds, \$3) > 0
-                         THEN now() - make_interval(secs => coalesce(u.max_runtime_seconds, \$3)) END AS cap_cutoff
-               FROM unnest(\$5::text[], \$6::int4[], \$7::int4[], \$8::int4[], \$9::bool[])
-                    AS u(operation, timeout_seconds, stall_seconds, max_runtime_seconds, exempt)
-             OFFSET 0) AS p ON p.operation = j.operation::text
- WHERE j.status = 'RUNNING' AND j.started_at < now() - make_interval(secs => \$4)
-   AND NOT (p.exempt IS TRUE)
-   AND (j.started_at < coalesce(p.timeout_cutoff, (SELECT now() - make_interval(secs => \$1)))
-        OR j.started_at < CASE WHEN p.operation IS NULL
-                               THEN (SELECT CASE WHEN \$3 > 0 THEN now() - make_interval(secs => \$3) END)
-                               ELSE p.cap_cutoff END)"
+# control), 1.1's without rows, with the 5 rows and with the bound 1 h rows
+# (each text as protea_reaper_statements() gives it with those rows).  (2)
+# What a sweep costs besides its statements: protea_reaper_run_once() in a
+# database with PROTEA's tables and no job at all.
 stmt_series() {	# VARIANT FILE
     local side text types args
     case $1 in
         old) side=old; text=$OLD_CAND; types="int"; args="21600" ;;
         oldtext) side=new; text=$OLD_CAND; types="int"; args="21600" ;;
-        none) side=new; text=$NEW_CAND; types="int, int, int, int, text[], int[], int[], int[], bool[]"
-              args="21600, 2592000, 0, 21600, '{}', '{}', '{}', '{}', '{}'" ;;
-        rows) side=new; text=$NEW_CAND; types="int, int, int, int, text[], int[], int[], int[], bool[]"
-              args="21600, 2592000, 0, 21600, $IDLE_ARRAYS" ;;
-        proto) side=new; text=$PROTO_CAND; types="int, int, int, int, text[], int[], int[], int[], bool[]"
-              args="21600, 2592000, 0, 21600, '{}', '{}', '{}', '{}', '{}'" ;;
-        protorows) side=new; text=$PROTO_CAND; types="int, int, int, int, text[], int[], int[], int[], bool[]"
-              args="21600, 2592000, 0, 21600, $IDLE_ARRAYS" ;;
+        none) side=new; text=$NEW_CAND; types="int, int, int, int"; args="21600, 2592000, 0, 21600" ;;
+        rows) side=new; text=$ROWS_CAND; types="int, int, int, int"; args="21600, 2592000, 0, 21600" ;;
+        short) side=new; text=$SHORT_CAND; types="int, int, int, int"; args="21600, 2592000, 0, 3600" ;;
     esac
     {
         echo "SET plan_cache_mode = force_generic_plan;"
@@ -358,22 +352,19 @@ if part anatomy; then
     settle old; settle new
     OLD_CAND=$(q old -At -c "SELECT statement FROM protea_reaper_statements() WHERE name = 'candidates'")
     NEW_CAND=$(q new -At -c "SELECT statement FROM protea_reaper_statements() WHERE name = 'candidates'")
+    set_policy "$IDLE_ROWS"
+    ROWS_CAND=$(q new -At -c "SELECT statement FROM protea_reaper_statements() WHERE name = 'candidates'")
+    set_policy "$SHORT_ROWS"
+    SHORT_CAND=$(q new -At -c "SELECT statement FROM protea_reaper_statements() WHERE name = 'candidates'")
+    [ "$(q new -At -c "SELECT $BOUND_SQL")" = 3600 ] || echo "WARNING: bound of the short rows is not 3600" | tee -a "$REPORT" >&2
+    set_policy ""
+    printf '%s\n' "$OLD_CAND" > "$OUT/cand_old.sql"; printf '%s\n' "$NEW_CAND" > "$OUT/cand_none.sql"
+    printf '%s\n' "$ROWS_CAND" > "$OUT/cand_rows.sql"; printf '%s\n' "$SHORT_CAND" > "$OUT/cand_short.sql"
     for r in $(seq 1 "$ROUNDS"); do
-        for v in $(order "$r" old oldtext none rows proto protorows); do
+        for v in $(order "$r" old oldtext none rows short); do
             stmt_series "$v" "$OUT/cand_${v}_r$r.txt"
             med "$OUT/cand_${v}_r$r.txt" >> "$OUT/cand_$v.med"
         done
-    done
-    # the prototype returns what 1.1's statement returns, with and without
-    # the rows, and with a cap in force (max_runtime_seconds 12 h)
-    PROTO_SAME=""
-    for a in "21600, 2592000, 0, 21600, '{}', '{}', '{}', '{}', '{}'" \
-             "21600, 2592000, 0, 21600, $IDLE_ARRAYS" \
-             "21600, 2592000, 43200, 21600, $IDLE_ARRAYS"; do
-        PROTO_SAME="$PROTO_SAME $(q new -At -c "PREPARE a(int, int, int, int, text[], int[], int[], int[], bool[]) AS $NEW_CAND" \
-            -c "PREPARE b(int, int, int, int, text[], int[], int[], int[], bool[]) AS $PROTO_CAND" \
-            -c "CREATE TEMP TABLE ra (id, stall, capped) AS EXECUTE a($a)" -c "CREATE TEMP TABLE rb (id, stall, capped) AS EXECUTE b($a)" \
-            -c "SELECT (SELECT count(*) FROM ra) || ':' || (SELECT count(*) FROM (TABLE ra EXCEPT ALL TABLE rb) x) + (SELECT count(*) FROM (TABLE rb EXCEPT ALL TABLE ra) y)")"
     done
     for s in old new; do
         q $s -c "CREATE DATABASE empty"
@@ -440,11 +431,11 @@ cell() {	# FILE (round medians): "median [min–max]" in ms
 if part idle; then
     emit "## Idle sweep, server ms: median of the $ROUNDS round medians [min–max] (each round median: $RUNS sweeps after $WARMUP warm-up, one session)"
     emit ""
-    emit "| indexes | remember_alive | 1.0 | 1.1 no rows | 1.1 5 rows | 1.1 5 rows, bound 1 h | ratio to 1.0 per round, median: no rows / rows / bound 1 h |"
+    emit "| indexes | remember_alive | 1.0 | 1.1 no rows | 1.1 5 rows | 1.1 5 rows, bound 1 h | ratio to 1.0 per round, median [min–max]: no rows / rows / bound 1 h |"
     emit "| --- | --- | ---: | ---: | ---: | ---: | ---: |"
     for ph in protea idx10 idx11; do
         for mem in on off; do
-            emit "| $(label $ph) | $mem | $(cell "$OUT/idle_${ph}_${mem}_old.med") | $(cell "$OUT/idle_${ph}_${mem}_none.med") | $(cell "$OUT/idle_${ph}_${mem}_rows.med") | $(cell "$OUT/idle_${ph}_${mem}_short.med") | $(printf '%.2f / %.2f / %.2f' "$(med "$OUT/idle_${ph}_${mem}_none.ratio")" "$(med "$OUT/idle_${ph}_${mem}_rows.ratio")" "$(med "$OUT/idle_${ph}_${mem}_short.ratio")") |"
+            emit "| $(label $ph) | $mem | $(cell "$OUT/idle_${ph}_${mem}_old.med") | $(cell "$OUT/idle_${ph}_${mem}_none.med") | $(cell "$OUT/idle_${ph}_${mem}_rows.med") | $(cell "$OUT/idle_${ph}_${mem}_short.med") | $(for v in none rows short; do stats "$OUT/idle_${ph}_${mem}_$v.ratio" | awk '{printf "%.2f [%.2f–%.2f]", $1, $2, $3}'; [ $v = short ] || printf ' / '; done) |"
         done
     done
     emit ""
@@ -467,7 +458,7 @@ fi
 if part explain; then
     emit "## EXPLAIN (ANALYZE, BUFFERS), generic plans (top node's buffers, execution ms; scan of job)"
     emit ""
-    for f in old_idx10 new_idx11_none new_idx11_rows new_idx11_short; do
+    for f in $EXPLAINS; do
         emit "- $f: $(awk '/^--- /{s=$0; sub(/^--- /, "", s)} /Buffers: shared/ && s != "" && !seen[s]++ {b=$0; sub(/^ */, "", b); buf[s]=b} /Execution Time/ {ms[s]=$3} /(Index Only Scan|Index Scan|Seq Scan|Bitmap Heap Scan) .* on job j/ && !sc[s]++ {t=$0; sub(/^[ ->]*/, "", t); sub(/  \(cost.*/, "", t); scan[s]=t} /Heap Fetches/ && !hf[s]++ {h=$0; sub(/^ */, "", h); heap[s]=h} END {for (k in ms) printf "%s: %s, %s ms, %s%s; ", k, buf[k], ms[k], scan[k], (heap[k] ? " (" heap[k] ")" : "")}' "$OUT/explain_$f.txt")"
     done
     emit ""
@@ -477,11 +468,10 @@ fi
 if part anatomy; then
     emit "## Anatomy (1.0 with its index, 1.1 with its own), ms: median of the $ROUNDS round medians [min–max]"
     emit ""
-    emit "| what | 1.0 | 1.1 no rows | 1.1 5 rows | control |"
-    emit "| --- | ---: | ---: | ---: | ---: |"
-    emit "| candidates statement alone (EXPLAIN ANALYZE, TIMING OFF: Execution Time) | $(cell "$OUT/cand_old.med") | $(cell "$OUT/cand_none.med") | $(cell "$OUT/cand_rows.med") | 1.0's text on 1.1's cluster: $(cell "$OUT/cand_oldtext.med") |"
-    emit "| the same, prototype: thresholds as cutoffs once per policy row / per statement (not the extension's text) | | $(cell "$OUT/cand_proto.med") | $(cell "$OUT/cand_protorows.med") | rows returned:differences vs 1.1's statement (no rows, rows, rows + 12 h cap):$PROTO_SAME |"
-    emit "| protea_reaper_run_once(), no job at all (server ms) | $(cell "$OUT/empty_old.med") | $(cell "$OUT/empty_none.med") | $(cell "$OUT/empty_rows.med") | |"
+    emit "| what | 1.0 | 1.1 no rows | 1.1 5 rows | 1.1 5 rows, bound 1 h | control |"
+    emit "| --- | ---: | ---: | ---: | ---: | ---: |"
+    emit "| candidates statement alone (EXPLAIN ANALYZE, TIMING OFF: Execution Time) | $(cell "$OUT/cand_old.med") | $(cell "$OUT/cand_none.med") | $(cell "$OUT/cand_rows.med") | $(cell "$OUT/cand_short.med") | 1.0's text on 1.1's cluster: $(cell "$OUT/cand_oldtext.med") |"
+    emit "| protea_reaper_run_once(), no job at all (server ms) | $(cell "$OUT/empty_old.med") | $(cell "$OUT/empty_none.med") | $(cell "$OUT/empty_rows.med") | | |"
     emit ""
 fi
 if part mass; then
