@@ -270,19 +270,19 @@ explain_side() {
     first=$(q "$s" -At -c "SELECT statement FROM protea_reaper_statements() WHERE name = 'first_batch'")
     {
         echo "SET plan_cache_mode = force_generic_plan;"
-        echo "SELECT coalesce(array_agg(job_id), '{}') AS known_ids, coalesce(array_agg(last_event_ts), '{}') AS known_ts FROM protea_reaper_running_jobs() WHERE verdict = 'alive' \\gset"
+        echo "SELECT coalesce(array_agg(job_id), '{}') AS known_ids, coalesce(array_agg(last_event_ts), '{}') AS known_ts, coalesce(array_agg(last_event_ts + interval '30 days'), '{}') AS known_until FROM protea_reaper_running_jobs() WHERE verdict = 'alive' \\gset"
         if [ "$s" = new ]; then
             echo "SELECT $BOUND_SQL AS p_bound \\gset"
             echo "PREPARE cand(int, int, int, int) AS $cand;"
-            echo "PREPARE first(int, int, int, int, int, uuid[], timestamptz[], bool) AS $first;"
+            echo "PREPARE first(int, int, int, int, int, uuid[], timestamptz[], timestamptz[], bool) AS $first;"
             args="21600, 2592000, 0, :p_bound"
             echo "\\echo '--- candidates'"
             echo "EXPLAIN (ANALYZE, BUFFERS) EXECUTE cand($args);"
             echo "BEGIN;"
             echo "\\echo '--- first_batch, nothing known (remember_alive off)'"
-            echo "EXPLAIN (ANALYZE, BUFFERS) EXECUTE first($args, 1000, '{}', '{}', false);"
+            echo "EXPLAIN (ANALYZE, BUFFERS) EXECUTE first($args, 1000, '{}', '{}', '{}', false);"
             echo "\\echo '--- first_batch, the alive jobs known'"
-            echo "EXPLAIN (ANALYZE, BUFFERS) EXECUTE first($args, 1000, :'known_ids', :'known_ts', false);"
+            echo "EXPLAIN (ANALYZE, BUFFERS) EXECUTE first($args, 1000, :'known_ids', :'known_ts', :'known_until', false);"
             echo "ROLLBACK;"
         else
             echo "PREPARE cand(int) AS $cand;"

@@ -194,19 +194,20 @@ EXPLAIN_SQL=$WORKDIR/explain.sql
     echo "SET plan_cache_mode = force_generic_plan;"
     echo "SET protea_reaper.stall_seconds = :stall;"
     # what known_alive.c would pass after an earlier sweep: every alive job
-    echo "SELECT coalesce(array_agg(job_id), '{}') AS known_ids, coalesce(array_agg(last_event_ts), '{}') AS known_ts FROM protea_reaper_running_jobs() WHERE verdict = 'alive' \\gset"
+    # (and until when each is alive: its last event plus stall_seconds)
+    echo "SELECT coalesce(array_agg(job_id), '{}') AS known_ids, coalesce(array_agg(last_event_ts), '{}') AS known_ts, coalesce(array_agg(last_event_ts + make_interval(secs => :stall)), '{}') AS known_until FROM protea_reaper_running_jobs() WHERE verdict = 'alive' \\gset"
     # $1 timeout, $2 stall, $3 max_runtime (0: no cap), $4 the bound (the
     # timeout, with no policy rows and no cap), $5 the batch's limit
     echo "PREPARE candidates_sql(int, int, int, int) AS $CAND_TEXT;"
-    echo "PREPARE first_sql(int, int, int, int, int, uuid[], timestamptz[], boolean) AS $FIRST_TEXT;"
+    echo "PREPARE first_sql(int, int, int, int, int, uuid[], timestamptz[], timestamptz[], boolean) AS $FIRST_TEXT;"
     echo "PREPARE batch_sql(int, int, int, int, int) AS $BATCH_TEXT;"
     POLICY_ARGS=":timeout, :stall, 0, :timeout"
     ARGS="($POLICY_ARGS, :batch"
-    # label, EXECUTE: in the order a sweep runs them ($8 false: the live
+    # label, EXECUTE: in the order a sweep runs them ($9 false: the live
     # jobs' log lines are not written, as with log_skipped off)
     EXPLAINED=(candidates_sql "candidates_sql($POLICY_ARGS)"
-               first_sql "first_sql$ARGS, '{}', '{}', false)"
-               first_sql_known "first_sql$ARGS, :'known_ids', :'known_ts', false)"
+               first_sql "first_sql$ARGS, '{}', '{}', '{}', false)"
+               first_sql_known "first_sql$ARGS, :'known_ids', :'known_ts', :'known_until', false)"
                batch_sql "batch_sql$ARGS)")
     echo "BEGIN;"
     echo '\o /dev/null'
