@@ -13,6 +13,13 @@
  * without the probe.  The statement that learns works that time out, as
  * "alive until", for each job with its own thresholds (statements.c).
  *
+ * It also remembers running jobs that are younger than their own timeout
+ * but older than the shortest timeout in force (a policy row gave another
+ * operation a shorter one), until they become candidates: the idle sweep's
+ * range scan meets them at every sweep, and they need no more than their
+ * start and their operation's thresholds, which do not change (PROTEA never
+ * moves started_at back).
+ *
  * When it may learn is decided here too: only while the batch's
  * transaction has written nothing (its snapshot then shows committed events
  * only; an event the caller inserted and may yet roll back must not keep a
@@ -55,6 +62,7 @@ typedef struct KnownAliveEntry
 	pg_uuid_t	id;				/* hash key: the job's id */
 	TimestampTz last_event;		/* newest job_event ts a sweep saw */
 	TimestampTz alive_until;	/* when that event stops keeping it alive */
+	bool		young;			/* no candidate before alive_until (no event) */
 } KnownAliveEntry;
 
 static HTAB *known_alive = NULL;
@@ -166,6 +174,8 @@ known_alive_current(TimestampTz now, Datum *ids, Datum *last_events,
 		hash_seq_init(&seq, known_alive);
 		while ((entry = hash_seq_search(&seq)) != NULL)
 		{
+			if (entry->alive_until > now && entry->young)
+				continue;
 			if (entry->alive_until > now)
 			{
 				id_datums[n] = UUIDPGetDatum(&entry->id);
@@ -196,18 +206,32 @@ known_alive_current(TimestampTz now, Datum *ids, Datum *last_events,
 
 /*
  * known_alive_lookup
- *		Whether job id is remembered as alive at now (the statement's own
- *		test, KNOWN_ALIVE).
+ *		What is remembered of job id at now: alive (the statement's own
+ *		test, KNOWN_ALIVE), young, or nothing.
  */
-bool
+KnownState
 known_alive_lookup(const pg_uuid_t *id, TimestampTz now)
 {
 	KnownAliveEntry *entry;
 
 	if (known_alive == NULL)
-		return false;
+		return KNOWN_NOTHING;
 	entry = hash_search(known_alive, id, HASH_FIND, NULL);
-	return entry != NULL && entry->alive_until > now;
+	if (entry == NULL || entry->alive_until <= now)
+		return KNOWN_NOTHING;
+	return entry->young ? KNOWN_YOUNG : KNOWN_ALIVE;
+}
+
+/* An entry for job id, or NULL when the memory is full */
+static KnownAliveEntry *
+enter(const pg_uuid_t *id, bool *found)
+{
+	if (known_alive == NULL)
+		create_memory();
+	if (hash_get_num_entries(known_alive) >= KNOWN_ALIVE_MAX &&
+		hash_search(known_alive, id, HASH_FIND, NULL) == NULL)
+		return NULL;
+	return hash_search(known_alive, id, HASH_ENTER, found);
 }
 
 /*
@@ -224,17 +248,33 @@ known_alive_learn(const pg_uuid_t *id, TimestampTz last_event, TimestampTz alive
 
 	if (!may_learn || last_event > batch_now || alive_until <= batch_now)
 		return;
-	if (known_alive == NULL)
-		create_memory();
-
-	if (hash_get_num_entries(known_alive) >= KNOWN_ALIVE_MAX &&
-		hash_search(known_alive, id, HASH_FIND, NULL) == NULL)
-		return;
-
-	entry = hash_search(known_alive, id, HASH_ENTER, &found);
-	if (!found || entry->last_event < last_event)
+	entry = enter(id, &found);
+	if (entry != NULL && (!found || entry->young || entry->last_event < last_event))
 	{
 		entry->last_event = last_event;
 		entry->alive_until = alive_until;
+		entry->young = false;
+	}
+}
+
+/*
+ * known_alive_learn_young
+ *		Remember that job id is no candidate before candidate_from, if this
+ *		batch may learn it.
+ */
+void
+known_alive_learn_young(const pg_uuid_t *id, TimestampTz candidate_from)
+{
+	KnownAliveEntry *entry;
+	bool		found;
+
+	if (!may_learn || candidate_from <= batch_now)
+		return;
+	entry = enter(id, &found);
+	if (entry != NULL)
+	{
+		entry->last_event = 0;
+		entry->alive_until = candidate_from;
+		entry->young = true;
 	}
 }

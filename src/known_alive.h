@@ -34,13 +34,20 @@ extern bool known_alive_is_empty(void);
 /*
  * The jobs still known alive at now as a uuid[], a timestamptz[] of their
  * last events and one of until when those keep them alive, built in the
- * current memory context; the others are forgotten.
+ * current memory context; those no longer alive or young are forgotten.
  */
 extern void known_alive_current(TimestampTz now, Datum *ids, Datum *last_events,
 								Datum *alive_until);
 
-/* Whether job id is still known alive at now */
-extern bool known_alive_lookup(const pg_uuid_t *id, TimestampTz now);
+/* What is remembered of a job at now */
+typedef enum KnownState
+{
+	KNOWN_NOTHING,
+	KNOWN_ALIVE,				/* a recent event keeps it alive */
+	KNOWN_YOUNG					/* younger than its own timeout: no candidate */
+} KnownState;
+
+extern KnownState known_alive_lookup(const pg_uuid_t *id, TimestampTz now);
 
 /*
  * Remember that job id had an event at last_event, keeping it alive until
@@ -48,5 +55,8 @@ extern bool known_alive_lookup(const pg_uuid_t *id, TimestampTz now);
  */
 extern void known_alive_learn(const pg_uuid_t *id, TimestampTz last_event,
 							  TimestampTz alive_until);
+
+/* Remember that job id is no candidate before candidate_from */
+extern void known_alive_learn_young(const pg_uuid_t *id, TimestampTz candidate_from);
 
 #endif							/* PROTEA_REAPER_KNOWN_ALIVE_H */

@@ -231,9 +231,9 @@ LAST_EVENT(" AND (" CAPPED " OR (NOT " KNOWN_ALIVE " AND " NOT_LEASED "))")
 
 /*
  * The jobs that may be candidates, their ids and nothing else: when every
- * one of them is known alive (known_alive.c), or is found by unknown_sql
- * to be leased or no candidate after all (younger than its own timeout),
- * these two are the whole sweep.  Without exempt operations it is the bare
+ * one of them is known alive or young (known_alive.c), or is found by
+ * unknown_sql to be leased or no candidate after all (younger than its own
+ * timeout), these two are the whole sweep.  Without exempt operations it is the bare
  * range of the index README.md recommends, (started_at) INCLUDE (id,
  * operation) WHERE status = <running>: an index-only scan.
  */
@@ -242,16 +242,18 @@ static const char candidates_sql[] =
 " WHERE " MAY_BE_CANDIDATE;
 
 /*
- * Of the jobs $5 (those candidates_sql found and no sweep knows alive),
- * how many are candidates a lease keeps alive, and how many are candidates
- * nothing but their events could keep alive: then the first statement must
- * look at them.
+ * The jobs $5 (those candidates_sql found and no sweep knows about) that
+ * may still be candidates: whether each is one, whether nothing but its
+ * events could keep it alive (then the first statement must look at it),
+ * and when one younger than its own timeout becomes a candidate.
  */
 static const char unknown_sql[] =
-"SELECT count(*) FILTER (WHERE NOT " CAPPED " AND @LEASED@ IS TRUE),"
-"       count(*) FILTER (WHERE " CAPPED " OR " NOT_LEASED ")"
+"SELECT j.id, " PAST_TIMEOUT ", " CAPPED " OR " NOT_LEASED ","
+"       least(j.started_at + make_interval(secs => " TIMEOUT_J "),"
+"             CASE WHEN " MAX_RUNTIME_J " > 0"
+"                  THEN j.started_at + make_interval(secs => " MAX_RUNTIME_J ") END)"
 "  FROM @JOB@ AS j"
-" WHERE j.id = ANY ($5::uuid[]) AND " PAST_TIMEOUT;
+" WHERE j.id = ANY ($5::uuid[]) AND " MAY_BE_CANDIDATE;
 
 /*
  * The stale jobs a sweep left: locked by another transaction (SKIP LOCKED),

@@ -13,7 +13,7 @@
 typedef enum ReaperStatement
 {
 	STMT_CANDIDATES,			/* ids of the jobs that may be candidates */
-	STMT_UNKNOWN,				/* of those not known alive, the leased and the rest */
+	STMT_UNKNOWN,				/* of those not known, which are candidates, and kept */
 	STMT_FIRST_BATCH,			/* fail a batch, count and list the alive */
 	STMT_LATER_BATCH,			/* fail a batch */
 	STMT_REMAINING,				/* the stale jobs a sweep left */
@@ -70,8 +70,10 @@ typedef enum SweepParam
 /* Result columns of STMT_UNKNOWN */
 typedef enum UnknownColumn
 {
-	UNKNOWN_LEASED = 1,			/* candidates a lease keeps alive */
-	UNKNOWN_UNKEPT				/* candidates only their events could */
+	UNKNOWN_ID = 1,
+	UNKNOWN_CANDIDATE,			/* past its timeout or cap */
+	UNKNOWN_UNKEPT,				/* no lease (or the cap) keeps it alive */
+	UNKNOWN_CANDIDATE_FROM		/* when it is a candidate */
 } UnknownColumn;
 
 /* Result columns of STMT_LATER_BATCH: the jobs it failed */

@@ -125,26 +125,40 @@ run_later_batch(ReaperSession *session, ReaperSweepResult *result, Datum *values
 /*
  * all_kept
  *		Whether none of the n jobs ids (that may be candidates and are not
- *		known alive) is a candidate that only its events could keep alive:
- *		each is younger than its own timeout, or leased.  Counts the leased
- *		ones as alive.
+ *		known) is a candidate that only its events could keep alive: each is
+ *		leased (counted as alive), or younger than its own timeout (then
+ *		remembered as such until it is not).
  */
 static bool
 all_kept(ReaperSession *session, Datum *values, Datum *ids, int n,
 		 ReaperSweepResult *result)
 {
 	Datum		args[POLICY_NPARAMS + 1];
-	bool		isnull;
-	HeapTuple	tuple;
+	uint64		leased = 0;
 
 	memcpy(args, values, POLICY_NPARAMS * sizeof(Datum));
 	args[PARAM_UNKNOWN_IDS] = PointerGetDatum(construct_array(ids, n, UUIDOID, UUID_LEN,
 															  false, TYPALIGN_CHAR));
 	reaper_execute(reaper_plan(session, STMT_UNKNOWN), args, NULL, true);
-	tuple = SPI_tuptable->vals[0];
-	if (DatumGetInt64(spi_datum(tuple, UNKNOWN_UNKEPT, &isnull)) > 0)
-		return false;
-	result->alive += DatumGetInt64(spi_datum(tuple, UNKNOWN_LEASED, &isnull));
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[i];
+		bool		isnull;
+
+		if (!DatumGetBool(spi_datum(tuple, UNKNOWN_CANDIDATE, &isnull)))
+		{
+			Datum		from = spi_datum(tuple, UNKNOWN_CANDIDATE_FROM, &isnull);
+
+			if (!isnull)
+				known_alive_learn_young(DatumGetUUIDP(spi_datum(tuple, UNKNOWN_ID, &isnull)),
+										DatumGetTimestampTz(from));
+		}
+		else if (DatumGetBool(spi_datum(tuple, UNKNOWN_UNKEPT, &isnull)))
+			return false;
+		else
+			leased++;
+	}
+	result->alive += leased;
 	return true;
 }
 
@@ -180,10 +194,18 @@ all_known_alive(ReaperSession *session, Datum *values, ReaperSweepResult *result
 		bool		isnull;
 		Datum		id = spi_datum(SPI_tuptable->vals[i], 1, &isnull);
 
-		if (!known_alive_lookup(DatumGetUUIDP(id), now))
-			unknown[n_unknown++] = id;
+		switch (known_alive_lookup(DatumGetUUIDP(id), now))
+		{
+			case KNOWN_ALIVE:
+				result->alive++;
+				break;
+			case KNOWN_YOUNG:
+				break;
+			case KNOWN_NOTHING:
+				unknown[n_unknown++] = id;
+				break;
+		}
 	}
-	result->alive = candidates - n_unknown;
 	if (n_unknown > 0 && !all_kept(session, values, unknown, n_unknown, result))
 	{
 		result->alive = 0;
