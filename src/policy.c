@@ -120,19 +120,49 @@ member_table(Oid extoid)
 	return relid;
 }
 
+/* The extension's oid and schema; InvalidOid when it is not installed */
+static Oid
+extension_by_name(Oid *nsp)
+{
+	Relation	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	Oid			extoid = InvalidOid;
+
+	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber, F_NAMEEQ,
+				CStringGetDatum(REAPER_NAME));
+	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+	{
+		extoid = ((Form_pg_extension) GETSTRUCT(tuple))->oid;
+		*nsp = ((Form_pg_extension) GETSTRUCT(tuple))->extnamespace;
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return extoid;
+}
+
 /*
  * policy_relid
  *		The extension's policy table; InvalidOid when the extension is not
- *		installed or still at 1.0.
+ *		installed or still at 1.0.  It is looked for by name first (one
+ *		probe of pg_depend confirms it), and among the extension's members
+ *		when renamed or moved.
  */
 static Oid
 policy_relid(void)
 {
-	Oid			extoid = get_extension_oid(REAPER_NAME, true);
+	Oid			nsp = InvalidOid;
+	Oid			extoid = extension_by_name(&nsp);
 	Oid			relid;
 
 	if (!OidIsValid(extoid))
 		return InvalidOid;
+	relid = get_relname_relid(REAPER_POLICY_TABLE, nsp);
+	if (OidIsValid(relid) && getExtensionOfObject(RelationRelationId, relid) == extoid)
+		return relid;
 	relid = member_table(extoid);
 	if (!OidIsValid(relid) && !extension_is_1_0(extoid))
 		ereport(ERROR,
