@@ -131,3 +131,26 @@ SELECT protea_reaper_run_once() AS reaped;
 SELECT right(id::text, 2) AS job, status, error_message FROM job
  WHERE id = '00000000-0000-0000-0000-000000000002';
 DELETE FROM protea_reaper_policy;
+
+-- A job remembered as young (younger than its own timeout) is failed as
+-- soon as its timeout is lowered below its age: by the policy, or by the
+-- setting.  Job 1 (insert_proteins, 7 h, an event 1 h ago) and job 4 (8 h,
+-- no events) are young under a 24 h timeout; job 2 (alive) keeps the
+-- memory in use; job 3's operation has a 10 min timeout, which makes the
+-- idle sweep's range reach the young jobs (and the first sweep fails job 3,
+-- silent for an hour).
+\c
+SELECT fixture_load();
+INSERT INTO protea_reaper_policy (operation, timeout_seconds) VALUES
+    ('insert_proteins', 86400), ('predict_go_terms', 600);
+SELECT protea_reaper_run_once() AS first_sweep, protea_reaper_run_once() AS second_sweep;
+DELETE FROM protea_reaper_policy WHERE operation = 'insert_proteins';
+SELECT right(job_id::text, 2) AS job, verdict FROM protea_reaper_running_jobs()
+ WHERE operation = 'insert_proteins';
+SELECT protea_reaper_run_once() AS reaped_after_the_policy_change;
+SELECT fixture_load();
+SET protea_reaper.timeout_seconds = '24h';
+SELECT protea_reaper_run_once() AS first_sweep, protea_reaper_run_once() AS second_sweep;
+RESET protea_reaper.timeout_seconds;
+SELECT protea_reaper_run_once() AS reaped_after_the_setting_change;
+DELETE FROM protea_reaper_policy;

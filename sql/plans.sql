@@ -37,9 +37,9 @@ SELECT protea_reaper_run_once() AS reaped;
 SELECT protea_reaper_run_once() AS reaped;
 
 -- Other thresholds are parameters of the same plans: a lowered timeout
--- makes job 3 a candidate, not known alive; the look at the leases (planned
--- now, at its first use) finds none, and the first statement fails it
--- without a new plan
+-- makes job 3 a candidate (and the memory of live jobs, learnt under other
+-- thresholds, is forgotten); the first statement fails it without a new
+-- plan
 SET protea_reaper.timeout_seconds = 1800;
 SELECT protea_reaper_run_once() AS reaped;
 RESET protea_reaper.timeout_seconds;
@@ -47,7 +47,9 @@ RESET protea_reaper.timeout_seconds;
 -- A backlog's later batches are planned at each call, for their LIMIT
 -- batch_size: with batch_size 1, job 1 made stale again is failed by the
 -- first statement and a later batch runs (and finds nothing), planned anew
--- each time
+-- each time.  (The second sweep, with live jobs remembered again, first
+-- looks at the jobs it does not know: that statement is planned at its
+-- first use.)
 SET protea_reaper.batch_size = 1;
 RESET log_planner_stats;
 SELECT restale_job_1();

@@ -188,3 +188,20 @@ SELECT substring(statement FROM 'WHEN (\([^W]*) THEN ''exempt''') AS exempt_rule
 SELECT right(job_id::text, 2) AS job, verdict, stall_seconds FROM protea_reaper_running_jobs();
 SELECT protea_reaper_run_once();
 DELETE FROM protea_reaper_policy;
+
+-- A job without an operation (a column PROTEA makes NOT NULL) gets the
+-- settings, whatever other operations are exempt; a policy row whose key
+-- was altered away to a NULL operation applies to no job
+SELECT fixture_load();
+BEGIN;
+ALTER TABLE job ALTER operation DROP NOT NULL;
+UPDATE job SET operation = NULL WHERE id = '00000000-0000-0000-0000-000000000004';
+INSERT INTO protea_reaper_policy (operation, exempt) VALUES ('load_reference_db', true);
+ALTER TABLE protea_reaper_policy DROP CONSTRAINT protea_reaper_policy_pkey;
+ALTER TABLE protea_reaper_policy ALTER operation DROP NOT NULL;
+INSERT INTO protea_reaper_policy (operation, stall_seconds) VALUES (NULL, 60);
+SELECT right(job_id::text, 2) AS job, operation, verdict, timeout_seconds, stall_seconds
+  FROM protea_reaper_running_jobs() WHERE job_id = '00000000-0000-0000-0000-000000000004';
+SELECT protea_reaper_run_once();
+SELECT status FROM job WHERE id = '00000000-0000-0000-0000-000000000004';
+ROLLBACK;

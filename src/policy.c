@@ -207,6 +207,14 @@ threshold(TupleTableSlot *slot, int attnum)
 	return isnull ? -1 : DatumGetInt32(value);
 }
 
+/* Rows by operation, byte for byte */
+static int
+compare_rows(const void *a, const void *b)
+{
+	return strcmp(((const ReaperPolicyRow *) a)->operation,
+				  ((const ReaperPolicyRow *) b)->operation);
+}
+
 /* Read every row of the table */
 static void
 read_rows(ReaperPolicy *policy, Oid relid)
@@ -223,15 +231,19 @@ read_rows(ReaperPolicy *policy, Oid relid)
 	{
 		ReaperPolicyRow *row;
 		bool		isnull;
+		Datum		operation = slot_getattr(slot, 1, &isnull);
 		Datum		exempt;
 
+		/* a row without an operation (its key altered away) applies to no job */
+		if (isnull)
+			continue;
 		if (policy->nrows == allocated)
 		{
 			allocated *= 2;
 			policy->rows = repalloc(policy->rows, allocated * sizeof(ReaperPolicyRow));
 		}
 		row = &policy->rows[policy->nrows++];
-		row->operation = TextDatumGetCString(slot_getattr(slot, 1, &isnull));
+		row->operation = TextDatumGetCString(operation);
 		row->timeout_seconds = threshold(slot, 2);
 		row->stall_seconds = threshold(slot, 3);
 		row->max_runtime_seconds = threshold(slot, 4);
@@ -241,6 +253,9 @@ read_rows(ReaperPolicy *policy, Oid relid)
 	table_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
 	table_close(rel, AccessShareLock);
+
+	/* in a fixed order, so that the statements change only with the rows */
+	qsort(policy->rows, policy->nrows, sizeof(ReaperPolicyRow), compare_rows);
 }
 
 /* The row's value of a threshold, or the setting's */
@@ -353,11 +368,12 @@ reaper_policy_fragments(const ReaperPolicy *policy, ReaperTables *tables)
 	{
 		if (!policy->rows[i].exempt)
 			continue;
-		appendStringInfoString(&exempt, n++ == 0 ? "(" OPERATION_OF_J " IN (" : ", ");
+		appendStringInfoString(&exempt, n++ == 0 ? "((" OPERATION_OF_J " IN (" : ", ");
 		appendStringInfoString(&exempt, quote_literal_cstr(policy->rows[i].operation));
 	}
+	/* IS TRUE: a job without an operation is not exempt */
 	if (n > 0)
-		appendStringInfoString(&exempt, "))");
+		appendStringInfoString(&exempt, ")) IS TRUE)");
 	tables->exempt = n > 0 ? exempt.data : "false";
 }
 
@@ -384,13 +400,17 @@ reaper_policy_for(const ReaperPolicy *policy, const char *operation,
 
 /*
  * reaper_policy_alive_key
- *		What decides when an event stops keeping its job alive (the stall
- *		and cap of every operation), as a string: known_alive.c forgets
- *		what it learnt when this changes.  tables: with the rows written in.
+ *		Every threshold in force, as a string: known_alive.c forgets what it
+ *		learnt when this changes (until when an event keeps a job alive
+ *		depends on the stall and the cap, until when a job is young on the
+ *		timeout, the cap and the exemptions).  tables: with the rows
+ *		written in.
  */
 char *
 reaper_policy_alive_key(const ReaperPolicy *policy, const ReaperTables *tables)
 {
-	return psprintf("%d %d\n%s\n%s", policy->stall_seconds, policy->max_runtime_seconds,
-					tables->stall, tables->max_runtime);
+	return psprintf("%d %d %d\n%s\n%s\n%s\n%s",
+					policy->timeout_seconds, policy->stall_seconds,
+					policy->max_runtime_seconds, tables->timeout, tables->stall,
+					tables->max_runtime, tables->exempt);
 }
