@@ -61,33 +61,6 @@ static const struct
 };
 #define POLICY_COLUMNS lengthof(policy_columns)
 
-/* Whether the extension's installed version is 1.0, which has no policy */
-static bool
-extension_is_1_0(Oid extoid)
-{
-	Relation	rel = table_open(ExtensionRelationId, AccessShareLock);
-	ScanKeyData key;
-	SysScanDesc scan;
-	HeapTuple	tuple;
-	bool		is_1_0 = false;
-
-	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
-				ObjectIdGetDatum(extoid));
-	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
-	tuple = systable_getnext(scan);
-	if (HeapTupleIsValid(tuple))
-	{
-		bool		isnull;
-		Datum		version = heap_getattr(tuple, Anum_pg_extension_extversion,
-										   RelationGetDescr(rel), &isnull);
-
-		is_1_0 = !isnull && strcmp(TextDatumGetCString(version), "1.0") == 0;
-	}
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-	return is_1_0;
-}
-
 /* The extension's member table, or InvalidOid when it has none */
 static Oid
 member_table(Oid extoid)
@@ -120,9 +93,12 @@ member_table(Oid extoid)
 	return relid;
 }
 
-/* The extension's oid and schema; InvalidOid when it is not installed */
+/*
+ * The extension's oid, schema, and whether its version is 1.0 (which has
+ * no policy); InvalidOid when it is not installed
+ */
 static Oid
-extension_by_name(Oid *nsp)
+extension_by_name(Oid *nsp, bool *is_1_0)
 {
 	Relation	rel = table_open(ExtensionRelationId, AccessShareLock);
 	ScanKeyData key;
@@ -136,8 +112,13 @@ extension_by_name(Oid *nsp)
 	tuple = systable_getnext(scan);
 	if (HeapTupleIsValid(tuple))
 	{
+		bool		isnull;
+		Datum		version = heap_getattr(tuple, Anum_pg_extension_extversion,
+										   RelationGetDescr(rel), &isnull);
+
 		extoid = ((Form_pg_extension) GETSTRUCT(tuple))->oid;
 		*nsp = ((Form_pg_extension) GETSTRUCT(tuple))->extnamespace;
+		*is_1_0 = !isnull && strcmp(TextDatumGetCString(version), "1.0") == 0;
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
@@ -155,7 +136,8 @@ static Oid
 policy_relid(void)
 {
 	Oid			nsp = InvalidOid;
-	Oid			extoid = extension_by_name(&nsp);
+	bool		is_1_0 = false;
+	Oid			extoid = extension_by_name(&nsp, &is_1_0);
 	Oid			relid;
 
 	if (!OidIsValid(extoid))
@@ -164,7 +146,7 @@ policy_relid(void)
 	if (OidIsValid(relid) && getExtensionOfObject(RelationRelationId, relid) == extoid)
 		return relid;
 	relid = member_table(extoid);
-	if (!OidIsValid(relid) && !extension_is_1_0(extoid))
+	if (!OidIsValid(relid) && !is_1_0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("extension protea_reaper has no table %s", REAPER_POLICY_TABLE),

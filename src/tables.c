@@ -535,6 +535,42 @@ reaper_resolve_tables(ReaperTables *tables)
 }
 
 /*
+ * leading_btree_index
+ *		A valid, complete btree index of relid whose first key is column;
+ *		partial ones count only when partial_ok.  InvalidOid if none.
+ */
+static Oid
+leading_btree_index(Oid relid, const char *column, bool partial_ok)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	AttrNumber	attnum = get_attnum(relid, column);
+	List	   *indexes = RelationGetIndexList(rel);
+	Oid			found = InvalidOid;
+	ListCell   *lc;
+
+	foreach(lc, indexes)
+	{
+		HeapTuple	tuple = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(lc)));
+		Form_pg_index index;
+
+		if (!HeapTupleIsValid(tuple))
+			continue;
+		index = (Form_pg_index) GETSTRUCT(tuple);
+		if (index->indisvalid && index->indisready &&
+			index->indnkeyatts >= 1 && index->indkey.values[0] == attnum &&
+			(partial_ok || heap_attisnull(tuple, Anum_pg_index_indpred, NULL)) &&
+			rel_am(lfirst_oid(lc)) == BTREE_AM_OID)
+			found = lfirst_oid(lc);
+		ReleaseSysCache(tuple);
+		if (OidIsValid(found))
+			break;
+	}
+	list_free(indexes);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+/*
  * reaper_check_event_index
  *		A sweep looks up each candidate's last event by job_id.  Without an
  *		index that leads with job_id (dropped, not yet rebuilt by a restore,
@@ -547,32 +583,7 @@ reaper_resolve_tables(ReaperTables *tables)
 void
 reaper_check_event_index(const ReaperTables *tables)
 {
-	Relation	rel = table_open(tables->event_relid, AccessShareLock);
-	AttrNumber	job_id = get_attnum(tables->event_relid, "job_id");
-	List	   *indexes = RelationGetIndexList(rel);
-	bool		found = false;
-	ListCell   *lc;
-
-	foreach(lc, indexes)
-	{
-		HeapTuple	tuple = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(lc)));
-		Form_pg_index index;
-
-		if (!HeapTupleIsValid(tuple))
-			continue;
-		index = (Form_pg_index) GETSTRUCT(tuple);
-		found = index->indisvalid && index->indisready &&
-			index->indnkeyatts >= 1 && index->indkey.values[0] == job_id &&
-			heap_attisnull(tuple, Anum_pg_index_indpred, NULL) &&
-			rel_am(lfirst_oid(lc)) == BTREE_AM_OID;
-		ReleaseSysCache(tuple);
-		if (found)
-			break;
-	}
-	list_free(indexes);
-	table_close(rel, AccessShareLock);
-
-	if (!found)
+	if (!OidIsValid(leading_btree_index(tables->event_relid, "job_id", false)))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("protea_reaper job_event table %s has no index on (job_id, ...)",
@@ -585,37 +596,16 @@ reaper_check_event_index(const ReaperTables *tables)
 /*
  * reaper_started_at_index
  *		The name of a valid btree index of the job table that leads with
- *		started_at, so that finding the jobs past the bound is a range scan;
- *		NULL when there is none (PROTEA's own indexes do not).
+ *		started_at (a partial one too: the README's holds running jobs
+ *		only), so that finding the jobs past the bound is a range scan; NULL
+ *		when there is none (PROTEA's own indexes do not).
  */
 char *
 reaper_started_at_index(const ReaperTables *tables)
 {
-	Relation	rel = table_open(tables->job_relid, AccessShareLock);
-	AttrNumber	started_at = get_attnum(tables->job_relid, "started_at");
-	List	   *indexes = RelationGetIndexList(rel);
-	char	   *found = NULL;
-	ListCell   *lc;
+	Oid			index = leading_btree_index(tables->job_relid, "started_at", true);
 
-	foreach(lc, indexes)
-	{
-		HeapTuple	tuple = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(lc)));
-		Form_pg_index index;
-
-		if (!HeapTupleIsValid(tuple))
-			continue;
-		index = (Form_pg_index) GETSTRUCT(tuple);
-		if (index->indisvalid && index->indisready && index->indnkeyatts >= 1 &&
-			index->indkey.values[0] == started_at &&
-			rel_am(lfirst_oid(lc)) == BTREE_AM_OID)
-			found = get_rel_name(lfirst_oid(lc));
-		ReleaseSysCache(tuple);
-		if (found)
-			break;
-	}
-	list_free(indexes);
-	table_close(rel, AccessShareLock);
-	return found;
+	return OidIsValid(index) ? get_rel_name(index) : NULL;
 }
 
 /* The placeholders of a statement template, and what replaces them */
