@@ -14,6 +14,8 @@ CREATE FUNCTION snapshot(label text) RETURNS void LANGUAGE sql AS $$
     SELECT label, 'member', pg_describe_object(d.classid, d.objid, d.objsubid), ''
       FROM pg_depend d JOIN pg_extension x ON x.oid = d.refobjid AND x.extname = 'protea_reaper'
      WHERE d.deptype = 'e'
+       -- the table's row types: members from PostgreSQL 17 on, compared as the table
+       AND d.classid <> 'pg_type'::regclass
     UNION ALL
     SELECT label, 'function', p.oid::regprocedure::text,
            concat_ws(' | ', 'returns ' || pg_get_function_result(p.oid),
