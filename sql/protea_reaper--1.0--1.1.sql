@@ -2,16 +2,22 @@
 
 \echo Use "ALTER EXTENSION protea_reaper UPDATE" to load this file. \quit
 
--- protea_reaper_running_jobs() gains columns, so it is made again.  The
--- grants a superuser gave on it besides pg_monitor's are kept: they are
--- read before the DROP and given again after the CREATE (by the role that
--- runs the update, whoever had granted them).
+-- protea_reaper_running_jobs() gains columns, so it is made again, with
+-- 1.1's grants (pg_monitor).  Grants a superuser gave on the old one are
+-- not given again here: PostgreSQL would count them as the extension's own
+-- (pg_init_privs), so that pg_dump would leave them out.  The update says
+-- which they were, as the GRANT statements to run after it.
 SELECT pg_catalog.set_config('protea_reaper_upgrade.grants',
-       coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
-                    'public', a.grantee = 0, 'role', r.rolname,
-                    'grantable', a.is_grantable))::text, '[]'),
+       coalesce(pg_catalog.string_agg(
+           pg_catalog.format('GRANT EXECUTE ON FUNCTION %s.protea_reaper_running_jobs() TO %s%s;',
+                             pg_catalog.quote_ident(n.nspname),
+                             CASE WHEN a.grantee = 0 THEN 'PUBLIC'
+                                  ELSE pg_catalog.quote_ident(r.rolname) END,
+                             CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END),
+           ' ' ORDER BY r.rolname), ''),
        true)
   FROM pg_catalog.pg_proc AS p
+  JOIN pg_catalog.pg_namespace AS n ON n.oid = p.pronamespace
  CROSS JOIN LATERAL pg_catalog.aclexplode(p.proacl) AS a
   LEFT JOIN pg_catalog.pg_roles AS r ON r.oid = a.grantee
  WHERE p.oid = 'protea_reaper_running_jobs()'::pg_catalog.regprocedure
@@ -48,18 +54,12 @@ REVOKE ALL ON FUNCTION protea_reaper_running_jobs() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION protea_reaper_running_jobs() TO pg_monitor;
 
 DO $$
-DECLARE
-    g jsonb;
 BEGIN
-    FOR g IN SELECT * FROM pg_catalog.jsonb_array_elements(
-                 pg_catalog.current_setting('protea_reaper_upgrade.grants')::jsonb)
-    LOOP
-        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION protea_reaper_running_jobs() TO %s%s',
-                                  CASE WHEN (g->>'public')::boolean THEN 'PUBLIC'
-                                       ELSE pg_catalog.quote_ident(g->>'role') END,
-                                  CASE WHEN (g->>'grantable')::boolean
-                                       THEN ' WITH GRANT OPTION' ELSE '' END);
-    END LOOP;
+    IF pg_catalog.current_setting('protea_reaper_upgrade.grants') <> '' THEN
+        RAISE WARNING 'protea_reaper_running_jobs() was made again for 1.1: the grants given on it besides pg_monitor''s are gone'
+            USING HINT = 'Give them again once the update has committed: '
+                         || pg_catalog.current_setting('protea_reaper_upgrade.grants');
+    END IF;
 END
 $$;
 
