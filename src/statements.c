@@ -9,8 +9,10 @@
  * makes each statement one compile-time string.  @NAME@ placeholders are
  * filled in by tables.c when a plan is made: the quoted tables (@JOB@,
  * @EVENT@), the job table's own status labels (@IS_RUNNING@, @IS_ACTIVE@,
- * @FAILED@) and its lease (@LEASED@, @LEASED_UNTIL@).  The parameters and
- * result columns are named in statements.h.
+ * @FAILED@), its lease (@LEASED@, @LEASED_UNTIL@) and coordinator
+ * (@PARENT_ID@), and each job's thresholds as the policy sets them
+ * (@TIMEOUT@, @STALL@, @MAX_RUNTIME@, @EXEMPT@, written by policy.c).  The
+ * parameters and result columns are named in statements.h.
  *
  * Relations and functions in the SQL are either those quoted names or
  * pg_catalog's: the statements run with search_path pinned (plans.c), so

@@ -6,7 +6,9 @@
  * A job is stale when it is running, started longer than timeout_seconds
  * ago, holds no lease in the future (where the job table has leased_until),
  * and has no job_event newer than stall_seconds, all judged by the
- * database's clock (now()).  Failing it sets status, finished_at,
+ * database's clock (now()), with its operation's thresholds (policy.c); a
+ * job past its runtime cap is failed whatever its events and lease, and an
+ * exempt operation's never.  Failing it sets status, finished_at,
  * error_code and error_message and appends exactly one 'job.timeout'
  * audit event, in one statement (statements.c holds the rules and the SQL).
  *
@@ -14,8 +16,9 @@
  * between two batches (commit, and the checks that keep a backlog
  * stoppable) and its brake; a manual sweep passes nothing and runs every
  * batch in its caller's transaction.  An idle sweep is a single scan of
- * the jobs past the timeout when all of them are leased or known alive
- * (known_alive.c).  Failures are logged only once they commit (reaplog.c).
+ * the jobs that may be candidates when all of them are known alive or
+ * young (known_alive.c), or leased.  Failures are logged, and notified
+ * (notify.c), only once they commit (reaplog.c).
  *
  *-------------------------------------------------------------------------
  */
