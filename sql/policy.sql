@@ -176,15 +176,26 @@ ROLLBACK;
 SELECT count(*) AS still_running FROM job WHERE status = 'RUNNING';
 DELETE FROM protea_reaper_policy;
 
--- The rows are written into the statements as literals, quoted: an
--- operation name cannot change the SQL, and only its own jobs get its row
+-- The rows reach the statements as a parameter, never as SQL text: an
+-- operation name cannot change the SQL, only its own jobs get its row, and
+-- the statements are as long with 2,000 rows as with 3
 SELECT fixture_load();
 INSERT INTO protea_reaper_policy (operation, exempt)
 VALUES ($$x') OR true OR ('$$, true), ($$a\b$$, true);
 INSERT INTO protea_reaper_policy (operation, stall_seconds) VALUES ('predict_go_terms', 60);
-SELECT substring(statement FROM 'WHEN (\([^W]*) THEN ''exempt''') AS exempt_rule,
-       substring(statement FROM 'CASE j\.operation[^)]*?END') AS stall_rule
+SELECT substring(statement FROM 'WHEN (coalesce[^W]*) THEN ''exempt''') AS exempt_rule,
+       substring(statement FROM 'WHEN NOT [^W]* THEN (coalesce[^W]*) END') AS stall_rule,
+       position('predict_go_terms' IN statement) = 0 AS no_operation_in_sql
   FROM protea_reaper_statements() WHERE name = 'running_jobs';
+INSERT INTO protea_reaper_policy (operation, timeout_seconds, stall_seconds, max_runtime_seconds)
+VALUES ('op_1', 7200, 600, 86400);
+CREATE TEMP TABLE sizes AS
+    SELECT name, length(statement) AS few FROM protea_reaper_statements();
+INSERT INTO protea_reaper_policy (operation, timeout_seconds, stall_seconds, max_runtime_seconds)
+SELECT 'op_' || i, 7200, 600, 86400 FROM generate_series(2, 2000) AS i;
+SELECT count(*) AS statements, count(*) FILTER (WHERE length(s.statement) = z.few) AS same_length
+  FROM protea_reaper_statements() AS s JOIN sizes AS z USING (name);
+DELETE FROM protea_reaper_policy WHERE operation LIKE 'op\_%';
 SELECT right(job_id::text, 2) AS job, verdict, stall_seconds FROM protea_reaper_running_jobs();
 SELECT protea_reaper_run_once();
 DELETE FROM protea_reaper_policy;
@@ -205,3 +216,32 @@ SELECT right(job_id::text, 2) AS job, operation, verdict, timeout_seconds, stall
 SELECT protea_reaper_run_once();
 SELECT status FROM job WHERE id = '00000000-0000-0000-0000-000000000004';
 ROLLBACK;
+
+-- Every statement runs with JIT off, whatever the caller's settings: LLVM's
+-- compiler never checks for interrupts, so a statement it compiles cannot
+-- be cancelled (what an owner's trigger sees is what the statement ran with)
+SELECT fixture_load();
+CREATE TABLE jit_seen (setting text);
+CREATE FUNCTION note_jit() RETURNS trigger LANGUAGE plpgsql AS
+$$BEGIN INSERT INTO public.jit_seen VALUES (current_setting('jit')); RETURN NULL; END$$;
+CREATE TRIGGER note_jit AFTER INSERT ON job_event FOR EACH STATEMENT EXECUTE FUNCTION note_jit();
+SET jit = on;
+SET jit_above_cost = 0;
+SELECT protea_reaper_run_once();
+SELECT protea_reaper_fail_job('00000000-0000-0000-0000-000000000003', 'by hand');
+RESET jit;
+RESET jit_above_cost;
+SELECT setting, count(*) FROM jit_seen GROUP BY 1;
+DROP TRIGGER note_jit ON job_event;
+DROP FUNCTION note_jit();
+DROP TABLE jit_seen;
+
+-- The rows a sweep keeps in memory are bounded: past 100,000 rows the sweep
+-- refuses, naming the table, rather than grow with whatever was inserted
+SELECT fixture_load();
+BEGIN;
+INSERT INTO protea_reaper_policy (operation, exempt)
+SELECT 'op_' || i, true FROM generate_series(1, 100001) AS i;
+SELECT protea_reaper_run_once();
+ROLLBACK;
+SELECT count(*) AS still_running FROM job WHERE status = 'RUNNING';

@@ -10,7 +10,7 @@
  * (triggers, defaults, index expressions, the functions they call) then
  * runs with the owner's rights and no more, whoever sweeps.  A deferred
  * trigger, which would run at commit with the caller's rights, is refused
- * by the server inside such an operation.
+ * by the server inside such an operation.  JIT is off inside it too.
  *
  * The sweep's statements are prepared once per backend and kept
  * (SPI_keepplan), and prepared anew only when what they are built from
@@ -181,6 +181,14 @@ act_as_owner(ReaperSession *session)
 	(void) set_config_option("search_path", "pg_catalog, pg_temp",
 							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
 							 true, 0, false);
+
+	/*
+	 * No JIT: LLVM's compiler never checks for interrupts, so a statement
+	 * it compiled could outlive statement_timeout, a cancel and a
+	 * terminate; and the statements are cheap to interpret.
+	 */
+	(void) set_config_option("jit", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 	acting_as_owner = true;
 	acting_subid = GetCurrentSubTransactionId();
 }

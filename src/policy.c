@@ -9,11 +9,12 @@
  * an operation its own timeout_seconds, stall_seconds and
  * max_runtime_seconds, or exempt it.  The rows are read here, with the
  * extension owner's rights and no SQL (a scan of the table, like a
- * catalog's), and written into every statement's SQL as literals (a CASE
- * on the job's operation per threshold): the statements then run as the
- * job table's owner, who needs no right on the policy table, and apply the
- * rows to every job at once (statements.c).  A change of the rows changes
- * the statements' text, so their kept plans are made again (plans.c).
+ * catalog's), and reach every statement as one jsonb parameter, looked up
+ * by the job's operation (statements.c): the statements then run as the job
+ * table's owner, who needs no right on the policy table, apply the rows to
+ * every job at once, and keep their size, plan and planning time whatever
+ * the number of rows.  The rows in memory are bounded (POLICY_MAX_ROWS,
+ * POLICY_MAX_BYTES), whoever may write them.
  *
  * The table is found as the extension's member, not by name: one of that
  * name made by whoever could create tables in the schema (before an
@@ -25,6 +26,7 @@
  */
 #include "postgres.h"
 
+#include "access/detoast.h"
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
@@ -36,9 +38,12 @@
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "executor/tuptable.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/numeric.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
@@ -197,6 +202,20 @@ compare_rows(const void *a, const void *b)
 				  ((const ReaperPolicyRow *) b)->operation);
 }
 
+/* Refuse a table that holds more than the sweep will keep in memory */
+static void
+too_many_rows(Relation rel, int64 rows, int64 bytes)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+			 errmsg("table %s holds more than %d rows or %d MB of operation names",
+					RelationGetRelationName(rel), POLICY_MAX_ROWS,
+					POLICY_MAX_BYTES / (1024 * 1024)),
+			 errdetail("Read so far: " INT64_FORMAT " rows, " INT64_FORMAT " bytes of operation names. The sweep will not run without the operators' per-operation thresholds and exemptions.",
+					   rows, bytes),
+			 errhint("Delete the rows of operations PROTEA does not run: a row is needed only for an operation whose thresholds differ from the protea_reaper.* settings.")));
+}
+
 /* Read every row of the table */
 static void
 read_rows(ReaperPolicy *policy, Oid relid)
@@ -205,6 +224,7 @@ read_rows(ReaperPolicy *policy, Oid relid)
 	TupleTableSlot *slot = table_slot_create(rel, NULL);
 	TableScanDesc scan;
 	int			allocated = 8;
+	int64		bytes = 0;
 
 	check_policy_columns(rel);
 	policy->rows = palloc(allocated * sizeof(ReaperPolicyRow));
@@ -216,9 +236,13 @@ read_rows(ReaperPolicy *policy, Oid relid)
 		Datum		operation = slot_getattr(slot, 1, &isnull);
 		Datum		exempt;
 
+		CHECK_FOR_INTERRUPTS();
 		/* a row without an operation (its key altered away) applies to no job */
 		if (isnull)
 			continue;
+		if (policy->nrows == POLICY_MAX_ROWS ||
+			(bytes += toast_raw_datum_size(operation)) > POLICY_MAX_BYTES)
+			too_many_rows(rel, policy->nrows + 1, bytes);
 		if (policy->nrows == allocated)
 		{
 			allocated *= 2;
@@ -236,8 +260,61 @@ read_rows(ReaperPolicy *policy, Oid relid)
 	ExecDropSingleTupleTableSlot(slot);
 	table_close(rel, AccessShareLock);
 
-	/* in a fixed order, so that the statements change only with the rows */
+	/* by operation, so that reaper_policy_for() can search them */
 	qsort(policy->rows, policy->nrows, sizeof(ReaperPolicyRow), compare_rows);
+}
+
+/* A threshold of a row as a JSON value: null when the setting applies */
+static void
+push_threshold(JsonbParseState **state, int value)
+{
+	JsonbValue	v;
+
+	if (value < 0)
+		v.type = jbvNull;
+	else
+	{
+		v.type = jbvNumeric;
+		v.val.numeric = int64_to_numeric(value);
+	}
+	pushJsonbValue(state, WJB_ELEM, &v);
+}
+
+/*
+ * rows_as_jsonb
+ *		The rows as the statements' parameter $5: {operation: [timeout,
+ *		stall, max_runtime, exempt]}, null where the setting applies.  The
+ *		statements look each job's operation up in it (statements.c), so its
+ *		element order is ELEM_OF_J's.
+ */
+static Jsonb *
+rows_as_jsonb(const ReaperPolicy *policy)
+{
+	JsonbParseState *state = NULL;
+	JsonbValue *object;
+
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	for (int i = 0; i < policy->nrows; i++)
+	{
+		const ReaperPolicyRow *row = &policy->rows[i];
+		JsonbValue	v;
+
+		v.type = jbvString;
+		v.val.string.val = row->operation;
+		v.val.string.len = strlen(row->operation);
+		pushJsonbValue(&state, WJB_KEY, &v);
+		pushJsonbValue(&state, WJB_BEGIN_ARRAY, NULL);
+		push_threshold(&state, row->timeout_seconds);
+		push_threshold(&state, row->stall_seconds);
+		push_threshold(&state, row->max_runtime_seconds);
+		v.type = jbvBool;
+		v.val.boolean = row->exempt;
+		pushJsonbValue(&state, WJB_ELEM, &v);
+		pushJsonbValue(&state, WJB_END_ARRAY, NULL);
+		CHECK_FOR_INTERRUPTS();
+	}
+	object = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	return JsonbValueToJsonb(object);
 }
 
 /* The row's value of a threshold, or the setting's */
@@ -281,6 +358,7 @@ reaper_policy_load(ReaperPolicy *policy)
 		if (max_runtime > 0)
 			policy->bound_seconds = Min(policy->bound_seconds, max_runtime);
 	}
+	policy->rows_jsonb = JsonbPGetDatum(rows_as_jsonb(policy));
 }
 
 /*
@@ -295,68 +373,60 @@ reaper_policy_params(const ReaperPolicy *policy, Datum *values)
 	values[PARAM_STALL] = Int32GetDatum(policy->stall_seconds);
 	values[PARAM_MAX_RUNTIME] = Int32GetDatum(policy->max_runtime_seconds);
 	values[PARAM_BOUND] = Int32GetDatum(policy->bound_seconds);
+	values[PARAM_ROWS] = policy->rows_jsonb;
 }
 
-/* How job j's operation is compared: byte for byte, as strcmp() here does */
-#define OPERATION_OF_J "j.operation::pg_catalog.text COLLATE \"C\""
+/*
+ * Job j's row in $5, and one of its elements as text (rows_as_jsonb's
+ * order): the operation is looked up byte for byte, as strcmp() here
+ * compares, and SQL NULL comes back when there is no row or it leaves the
+ * threshold to the setting
+ */
+#define ROW_OF_J "($5 -> j.operation::pg_catalog.text)"
+#define ELEM_OF_J(n) "(" ROW_OF_J " ->> " CppAsString(n) ")"
 
 /*
- * One threshold of job j as SQL: a CASE on its operation with the value of
- * each row that sets it, else the setting's parameter; just the parameter
- * when no row sets it.  Operations are quoted literals.
+ * One threshold of job j as SQL: the setting's parameter when no row sets
+ * it, else its row's value in $5 or that parameter.  Which of the two is
+ * the only thing the rows change in the statements' text.
  */
 static char *
-threshold_fragment(const ReaperPolicy *policy, size_t offset, const char *setting)
+threshold_fragment(const ReaperPolicy *policy, size_t offset, const char *fragment,
+				   const char *setting)
 {
-	StringInfoData sql;
-	int			n = 0;
-
-	initStringInfo(&sql);
 	for (int i = 0; i < policy->nrows; i++)
 	{
 		const ReaperPolicyRow *row = &policy->rows[i];
-		int			value = *(const int *) ((const char *) row + offset);
 
-		if (row->exempt || value < 0)
-			continue;
-		if (n++ == 0)
-			appendStringInfoString(&sql, "CASE " OPERATION_OF_J);
-		appendStringInfo(&sql, " WHEN %s THEN %d", quote_literal_cstr(row->operation), value);
+		if (!row->exempt && *(const int *) ((const char *) row + offset) >= 0)
+			return (char *) fragment;
 	}
-	if (n == 0)
-		return (char *) setting;
-	appendStringInfo(&sql, " ELSE %s END", setting);
-	return sql.data;
+	return (char *) setting;
 }
 
 /*
  * reaper_policy_fragments
- *		Write the rows into the tables' threshold fragments (tables.h), so
- *		that every statement applies them, set-based, to each job.
+ *		Write the rows' lookups into the tables' threshold fragments
+ *		(tables.h), so that every statement applies them, set-based, to
+ *		each job.
  */
 void
 reaper_policy_fragments(const ReaperPolicy *policy, ReaperTables *tables)
 {
-	StringInfoData exempt;
-	int			n = 0;
-
-	tables->timeout = threshold_fragment(policy, offsetof(ReaperPolicyRow, timeout_seconds), "$1");
-	tables->stall = threshold_fragment(policy, offsetof(ReaperPolicyRow, stall_seconds), "$2");
-	tables->max_runtime = threshold_fragment(policy,
-											 offsetof(ReaperPolicyRow, max_runtime_seconds), "$3");
-
-	initStringInfo(&exempt);
+	tables->timeout =
+		threshold_fragment(policy, offsetof(ReaperPolicyRow, timeout_seconds),
+						   "coalesce(" ELEM_OF_J(0) "::pg_catalog.int4, $1)", "$1");
+	tables->stall =
+		threshold_fragment(policy, offsetof(ReaperPolicyRow, stall_seconds),
+						   "coalesce(" ELEM_OF_J(1) "::pg_catalog.int4, $2)", "$2");
+	tables->max_runtime =
+		threshold_fragment(policy, offsetof(ReaperPolicyRow, max_runtime_seconds),
+						   "coalesce(" ELEM_OF_J(2) "::pg_catalog.int4, $3)", "$3");
+	tables->exempt = "false";
 	for (int i = 0; i < policy->nrows; i++)
-	{
-		if (!policy->rows[i].exempt)
-			continue;
-		appendStringInfoString(&exempt, n++ == 0 ? "((" OPERATION_OF_J " IN (" : ", ");
-		appendStringInfoString(&exempt, quote_literal_cstr(policy->rows[i].operation));
-	}
-	/* IS TRUE: a job without an operation is not exempt */
-	if (n > 0)
-		appendStringInfoString(&exempt, ")) IS TRUE)");
-	tables->exempt = n > 0 ? exempt.data : "false";
+		if (policy->rows[i].exempt)
+			/* a job without an operation, or without a row, is not exempt */
+			tables->exempt = "coalesce(" ELEM_OF_J(3) "::pg_catalog.bool, false)";
 }
 
 /*
@@ -370,9 +440,14 @@ reaper_policy_for(const ReaperPolicy *policy, const char *operation,
 {
 	const ReaperPolicyRow *row = NULL;
 
-	for (int i = 0; operation != NULL && i < policy->nrows; i++)
-		if (strcmp(policy->rows[i].operation, operation) == 0)
-			row = &policy->rows[i];
+	if (operation != NULL && policy->nrows > 0)
+	{
+		ReaperPolicyRow key;
+
+		key.operation = (char *) operation;
+		row = bsearch(&key, policy->rows, policy->nrows, sizeof(ReaperPolicyRow),
+					  compare_rows);
+	}
 	*timeout_seconds = or_setting(row ? row->timeout_seconds : -1, policy->timeout_seconds);
 	*stall_seconds = or_setting(row ? row->stall_seconds : -1, policy->stall_seconds);
 	*max_runtime_seconds = or_setting(row ? row->max_runtime_seconds : -1,
@@ -385,14 +460,24 @@ reaper_policy_for(const ReaperPolicy *policy, const char *operation,
  *		Every threshold in force, as a string: known_alive.c forgets what it
  *		learnt when this changes (until when an event keeps a job alive
  *		depends on the stall and the cap, until when a job is young on the
- *		timeout, the cap and the exemptions).  tables: with the rows
- *		written in.
+ *		timeout, the cap and the exemptions).  Each operation is written
+ *		with its length, so that no two policies give the same key.
  */
 char *
-reaper_policy_alive_key(const ReaperPolicy *policy, const ReaperTables *tables)
+reaper_policy_alive_key(const ReaperPolicy *policy)
 {
-	return psprintf("%d %d %d\n%s\n%s\n%s\n%s",
-					policy->timeout_seconds, policy->stall_seconds,
-					policy->max_runtime_seconds, tables->timeout, tables->stall,
-					tables->max_runtime, tables->exempt);
+	StringInfoData key;
+
+	initStringInfo(&key);
+	appendStringInfo(&key, "%d %d %d\n", policy->timeout_seconds,
+					 policy->stall_seconds, policy->max_runtime_seconds);
+	for (int i = 0; i < policy->nrows; i++)
+	{
+		const ReaperPolicyRow *row = &policy->rows[i];
+
+		appendStringInfo(&key, "%zu:%s %d %d %d %d\n", strlen(row->operation),
+						 row->operation, row->timeout_seconds, row->stall_seconds,
+						 row->max_runtime_seconds, (int) row->exempt);
+	}
+	return key.data;
 }

@@ -25,9 +25,18 @@ typedef struct ReaperPolicyRow
 } ReaperPolicyRow;
 
 /*
+ * The most rows, and bytes of operation names, a sweep keeps in memory;
+ * a table holding more is an ERROR (the README's supported number is far
+ * below: the benchmark's 10,000)
+ */
+#define POLICY_MAX_ROWS 100000
+#define POLICY_MAX_BYTES (16 * 1024 * 1024)
+
+/*
  * The settings in force and the policy rows: the statements take the
- * settings and the bound as parameters (statements.h's PolicyParam), and
- * the rows written into their SQL (reaper_policy_fragments).
+ * settings, the bound and the rows as parameters (statements.h's
+ * PolicyParam), and look each job's operation up in the rows
+ * (reaper_policy_fragments).
  */
 typedef struct ReaperPolicy
 {
@@ -43,6 +52,9 @@ typedef struct ReaperPolicy
 	 * statement bounds started_at by it and an index on started_at serves.
 	 */
 	int			bound_seconds;
+
+	/* The rows as the statements' parameter (policy.c, rows_as_jsonb) */
+	Datum		rows_jsonb;
 } ReaperPolicy;
 
 /*
@@ -54,11 +66,11 @@ extern void reaper_policy_load(ReaperPolicy *policy);
 /* The settings as the statements' leading parameters, values[0 .. POLICY_NPARAMS-1] */
 extern void reaper_policy_params(const ReaperPolicy *policy, Datum *values);
 
-/* The rows, written into the statements' threshold fragments */
+/* The statements' threshold fragments: the settings, or a lookup in the rows */
 extern void reaper_policy_fragments(const ReaperPolicy *policy, ReaperTables *tables);
 
 /* When events stop keeping jobs alive, as a key for known_alive.c */
-extern char *reaper_policy_alive_key(const ReaperPolicy *policy, const ReaperTables *tables);
+extern char *reaper_policy_alive_key(const ReaperPolicy *policy);
 
 /* The thresholds that apply to operation (NULL: the settings') */
 extern void reaper_policy_for(const ReaperPolicy *policy, const char *operation,

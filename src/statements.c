@@ -11,8 +11,9 @@
  * @EVENT@), the job table's own status labels (@IS_RUNNING@, @IS_ACTIVE@,
  * @FAILED@), its lease (@LEASED@, @LEASED_UNTIL@) and coordinator
  * (@PARENT_ID@), and each job's thresholds as the policy sets them
- * (@TIMEOUT@, @STALL@, @MAX_RUNTIME@, @EXEMPT@, written by policy.c).  The
- * parameters and result columns are named in statements.h.
+ * (@TIMEOUT@, @STALL@, @MAX_RUNTIME@, @EXEMPT@, written by policy.c, a
+ * lookup in parameter $5).  The parameters and result columns are named in
+ * statements.h.
  *
  * Relations and functions in the SQL are either those quoted names or
  * pg_catalog's: the statements run with search_path pinned (plans.c), so
@@ -29,18 +30,20 @@
 /*
  * Every statement that judges jobs starts with the same parameters
  * (PolicyParam): $1 timeout_seconds, $2 stall_seconds, $3
- * max_runtime_seconds (0: no cap) and $4 the bound (policy.h).  The sweep's
- * statements go on with $5 the batch's limit; the first batch's $6-$8 are
- * described there.
+ * max_runtime_seconds (0: no cap), $4 the bound (policy.h) and $5 the rows
+ * of protea_reaper_policy as one jsonb object.  The sweep's statements go
+ * on with $6 the batch's limit; the first batch's $7-$10 are described
+ * there.
  */
 
 /*
  * Job j's thresholds: its operation's row of protea_reaper_policy, or the
- * settings.  policy.c writes the rows into the placeholders (a CASE on
- * j.operation with a literal per row, or just $1, $2, $3 and false when no
- * row sets them): a join on the rows would cost every idle sweep more than
- * the rest of it, and the rows change rarely (the kept plans are made
- * again when they do).
+ * settings.  policy.c writes the placeholders: just $1, $2, $3 and false
+ * when no row sets that threshold, else a lookup of j.operation in $5,
+ * {operation: [timeout, stall, max_runtime, exempt]} (a binary search of
+ * the object's keys).  The rows are a parameter, never SQL text: the
+ * statements' size and planning cost do not grow with them, and a change
+ * of the rows is not a new plan.
  */
 #define TIMEOUT_J "@TIMEOUT@"
 #define STALL_J "@STALL@"
@@ -160,14 +163,14 @@ static const char batch_sql[] =
 "    FROM @JOB@ AS j "
 LAST_EVENT("")
 "   WHERE " IS_STALE
-"   LIMIT $5"
+"   LIMIT $6"
 "   FOR UPDATE OF j SKIP LOCKED"
 "), " FAIL_AND_AUDIT
 "SELECT " FAILED_COLUMNS " FROM failed AS f"
 " ORDER BY f.started_at, f.id";
 
 /*
- * Job j is known alive: remembered ($6-$8) with an event that keeps it
+ * Job j is known alive: remembered ($7-$9) with an event that keeps it
  * alive until after now (ALIVE_UNTIL, under the same thresholds: the memory
  * is forgotten when they change)
  */
@@ -177,7 +180,7 @@ LAST_EVENT("")
 /*
  * The first batch of a sweep: the batch statement above, plus the jobs past
  * the timeout that a lease or a recent event keeps alive, from one scan of
- * the candidates.  $6-$8: the jobs an earlier sweep found alive, their
+ * the candidates.  $7-$9: the jobs an earlier sweep found alive, their
  * last events and until when those keep them alive, as remembered by
  * known_alive.c.  The events of one
  * still known alive are not looked up again, nor those of a leased job
@@ -186,7 +189,7 @@ LAST_EVENT("")
  * failed whatever keeps it alive, so its last event is looked up for the
  * audit.  Rows come back failed first (kind true), then alive (kind
  * false), then one row of kind NULL with counts: the candidates judged
- * stale, and (when $9 is false, so that their log lines would not be
+ * stale, and (when $10 is false, so that their log lines would not be
  * written) the alive jobs already known, which are then not returned.
  */
 static const char first_sql[] =
@@ -201,7 +204,7 @@ static const char first_sql[] =
 "         NOT " CAPPED " AND (@LEASED@ IS TRUE OR " KNOWN_ALIVE
 "                         OR " RECENT_EVENT("le.last_ts") ") AS alive"
 "    FROM @JOB@ AS j"
-"    LEFT JOIN unnest($6::uuid[], $7::timestamptz[], $8::timestamptz[])"
+"    LEFT JOIN unnest($7::uuid[], $8::timestamptz[], $9::timestamptz[])"
 "              AS k(id, last_ts, alive_until) ON k.id = j.id "
 LAST_EVENT(" AND (" CAPPED " OR (NOT " KNOWN_ALIVE " AND " NOT_LEASED "))")
 "   WHERE " PAST_TIMEOUT
@@ -211,7 +214,7 @@ LAST_EVENT(" AND (" CAPPED " OR (NOT " KNOWN_ALIVE " AND " NOT_LEASED "))")
 "   WHERE c.alive IS NOT TRUE"
 "     AND " PAST_TIMEOUT
 "     AND (" CAPPED " OR " NOT_LEASED ")"
-"   LIMIT $5"
+"   LIMIT $6"
 "   FOR UPDATE OF j SKIP LOCKED"
 "), " FAIL_AND_AUDIT
 "SELECT true AS failed, " FAILED_COLUMNS ","
@@ -223,10 +226,10 @@ LAST_EVENT(" AND (" CAPPED " OR (NOT " KNOWN_ALIVE " AND " NOT_LEASED "))")
 "SELECT false, c.id, c.operation, c.started_at, c.last_ts, NULL, NULL,"
 "       c.stall_seconds, c.alive_until, c.leased_until, NULL, NULL"
 "  FROM candidates AS c"
-" WHERE c.alive AND (NOT c.known OR $9)"
+" WHERE c.alive AND (NOT c.known OR $10)"
 " UNION ALL "
 "SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"
-"       count(*) FILTER (WHERE c.alive AND c.known AND NOT $9),"
+"       count(*) FILTER (WHERE c.alive AND c.known AND NOT $10),"
 "       count(*) FILTER (WHERE c.alive IS NOT TRUE)"
 "  FROM candidates AS c"
 " ORDER BY 1 DESC, 4, 2";
@@ -244,7 +247,7 @@ static const char candidates_sql[] =
 " WHERE " MAY_BE_CANDIDATE;
 
 /*
- * The jobs $5 (those candidates_sql found and no sweep knows about) that
+ * The jobs $6 (those candidates_sql found and no sweep knows about) that
  * may still be candidates: whether each is one, whether nothing but its
  * events could keep it alive (then the first statement must look at it),
  * and when one younger than its own timeout becomes a candidate.
@@ -255,7 +258,7 @@ static const char unknown_sql[] =
 "             CASE WHEN " MAX_RUNTIME_J " > 0"
 "                  THEN j.started_at + make_interval(secs => " MAX_RUNTIME_J ") END)"
 "  FROM @JOB@ AS j"
-" WHERE j.id = ANY ($5::uuid[]) AND " MAY_BE_CANDIDATE;
+" WHERE j.id = ANY ($6::uuid[]) AND " MAY_BE_CANDIDATE;
 
 /*
  * The stale jobs a sweep left: locked by another transaction (SKIP LOCKED),
@@ -384,7 +387,7 @@ static const char false_alarms_sql[] =
 " GROUP BY 1 ORDER BY 1";
 
 /* The types of PolicyParam */
-#define POLICY_ARGTYPES INT4OID, INT4OID, INT4OID, INT4OID
+#define POLICY_ARGTYPES INT4OID, INT4OID, INT4OID, INT4OID, JSONBOID
 
 /* Every statement, by ReaperStatement: name, text, parameters, plan kind */
 const ReaperStatementDef reaper_statements[STMT_COUNT] = {

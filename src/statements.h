@@ -26,7 +26,7 @@ typedef enum ReaperStatement
 } ReaperStatement;
 
 /* Most parameters a statement takes */
-#define REAPER_MAX_PARAMS 9
+#define REAPER_MAX_PARAMS 10
 
 typedef struct ReaperStatementDef
 {
@@ -50,17 +50,18 @@ typedef enum PolicyParam
 	PARAM_STALL,				/* $2 protea_reaper.stall_seconds */
 	PARAM_MAX_RUNTIME,			/* $3 protea_reaper.max_runtime_seconds */
 	PARAM_BOUND,				/* $4 the shortest timeout or cap in force */
+	PARAM_ROWS,					/* $5 protea_reaper_policy's rows, jsonb */
 	POLICY_NPARAMS
 } PolicyParam;
 
 /* The sweep's statements go on with these */
 typedef enum SweepParam
 {
-	PARAM_LIMIT = POLICY_NPARAMS,	/* $5 the batch's limit */
-	PARAM_KNOWN_IDS,			/* $6 first batch: jobs known alive */
-	PARAM_KNOWN_LAST_EVENTS,	/* $7 ... their last events */
-	PARAM_KNOWN_ALIVE_UNTIL,	/* $8 ... and until when those keep them alive */
-	PARAM_LOG_ALIVE,			/* $9 ... whether alive jobs are logged */
+	PARAM_LIMIT = POLICY_NPARAMS,	/* $6 the batch's limit */
+	PARAM_KNOWN_IDS,			/* $7 first batch: jobs known alive */
+	PARAM_KNOWN_LAST_EVENTS,	/* $8 ... their last events */
+	PARAM_KNOWN_ALIVE_UNTIL,	/* $9 ... and until when those keep them alive */
+	PARAM_LOG_ALIVE,			/* $10 ... whether alive jobs are logged */
 	SWEEP_NPARAMS
 } SweepParam;
 

@@ -304,7 +304,7 @@ sweep_batch(ReaperSweepResult *result, bool first, uint64 limit)
 	result->policy_rows = policy.nrows;
 	reaper_session_begin(&session, true, &policy);
 	known_alive_start(session.tables.job_relid, session.tables.event_relid,
-					  reaper_policy_alive_key(&policy, &session.tables),
+					  reaper_policy_alive_key(&policy),
 					  GetCurrentTransactionStartTimestamp());
 
 	reaper_policy_params(&policy, values);

@@ -43,8 +43,8 @@ typedef struct ReaperTables
 
 	/*
 	 * j's thresholds: the settings ($1 timeout, $2 stall, $3 max_runtime,
-	 * and not exempt) until policy.c writes the rows of protea_reaper_policy
-	 * in (reaper_policy_fragments)
+	 * and not exempt) until policy.c writes in a lookup of j's operation in
+	 * the rows of protea_reaper_policy, $5 (reaper_policy_fragments)
 	 */
 	char	   *timeout;
 	char	   *stall;
