@@ -13,8 +13,9 @@
  * by the server inside such an operation.  JIT is off inside it too.
  *
  * The sweep's statements are prepared once per backend and kept
- * (SPI_keepplan), and prepared anew only when what they are built from
- * changes: the tables, their status labels, their lease column.
+ * (SPI_keepplan), and prepared anew when what they are built from changes
+ * (the tables, their status labels, their lease column) or when either
+ * table has grown or shrunk by more than half since (see tables_resized).
  *
  *-------------------------------------------------------------------------
  */
@@ -23,15 +24,21 @@
 #include <limits.h>
 #include <signal.h>
 
+#include "access/table.h"
 #include "access/xact.h"
+#include "catalog/partition.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/namespace.h"
 #include "catalog/objectaccess.h"
 #include "storage/latch.h"
 #include "miscadmin.h"
+#include "storage/bufmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
 #include "utils/timeout.h"
 
 #include "compat.h"
@@ -42,6 +49,13 @@
 /* Kept plans, and the tables (with labels and lease) they were made for */
 static SPIPlanPtr kept_plans[STMT_COUNT];
 static char *kept_key = NULL;
+
+/* The tables' sizes, in blocks, when the kept plans were made */
+static BlockNumber kept_job_blocks;
+static BlockNumber kept_event_blocks;
+
+/* Growth or shrinkage below this many blocks never asks for new plans */
+#define RESIZE_SLACK_BLOCKS 8
 
 /*
  * Whether statements run as the owner now (see reaper_object_access), and
@@ -271,24 +285,79 @@ forget_kept_plans(void)
 }
 
 /*
+ * relation_blocks
+ *		A table's size in blocks, as the planner reads it (the file's
+ *		length, not pg_class): a partitioned table's is its partitions'.
+ */
+static BlockNumber
+relation_blocks(Oid relid)
+{
+	BlockNumber blocks = 0;
+
+	if (get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE)
+	{
+		ListCell   *lc;
+
+		foreach(lc, find_all_inheritors(relid, AccessShareLock, NULL))
+			if (get_rel_relkind(lfirst_oid(lc)) == RELKIND_RELATION)
+				blocks += relation_blocks(lfirst_oid(lc));
+	}
+	else
+	{
+		Relation	rel = table_open(relid, AccessShareLock);
+
+		blocks = RelationGetNumberOfBlocks(rel);
+		table_close(rel, AccessShareLock);
+	}
+	return blocks;
+}
+
+/*
+ * resized
+ *		Whether a table's size differs from then, when the kept plans were
+ *		made, by more than half and the slack.  The planner costs a table by
+ *		its current length, and statistics may be as old as autovacuum
+ *		leaves them (or forever, with it off): plans made while job was
+ *		nearly empty join the candidates to it by scanning it whole for
+ *		each, fine for ten jobs and hours for a backlog of 100,000 that
+ *		arrives at once.  Planned again at the new size, the same statements
+ *		take the indexes.  Doubling is rare on a table that only grows, and
+ *		planning them costs about a millisecond.
+ */
+static bool
+resized(BlockNumber then, BlockNumber size)
+{
+	return (uint64) size > 2 * (uint64) then + RESIZE_SLACK_BLOCKS ||
+		(uint64) then > 2 * (uint64) size + RESIZE_SLACK_BLOCKS;
+}
+
+/*
  * reaper_plan
  *		The plan of stmt for the session's tables.  A kept statement's plan
- *		is made once per backend and per resolution of the tables; the
- *		others (rare, interactive) are prepared at each call.
+ *		is made once per backend and per resolution of the tables, and again
+ *		when they have changed size; the others (rare, interactive) are
+ *		prepared at each call.
  */
 SPIPlanPtr
 reaper_plan(ReaperSession *session, ReaperStatement stmt)
 {
 	char	   *key;
+	BlockNumber job_blocks;
+	BlockNumber event_blocks;
 
 	if (!reaper_statements[stmt].kept)
 		return prepare(session, stmt);
 
 	key = reaper_tables_key(&session->tables);
-	if (kept_key == NULL || strcmp(kept_key, key) != 0)
+	job_blocks = relation_blocks(session->tables.job_relid);
+	event_blocks = relation_blocks(session->tables.event_relid);
+	if (kept_key == NULL || strcmp(kept_key, key) != 0 ||
+		resized(kept_job_blocks, job_blocks) || resized(kept_event_blocks, event_blocks))
 	{
 		forget_kept_plans();
 		kept_key = MemoryContextStrdup(TopMemoryContext, key);
+		kept_job_blocks = job_blocks;
+		kept_event_blocks = event_blocks;
 	}
 	if (kept_plans[stmt] == NULL)
 	{
