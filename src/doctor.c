@@ -355,7 +355,7 @@ typedef struct FalseAlarm
 	char	   *operation;
 	int64		jobs;
 	int64		events;			/* written after their job.timeout */
-	int64		silence;		/* the longest, in seconds */
+	int64		silence;		/* the longest, in seconds; -1 unknown */
 } FalseAlarm;
 
 /* The results of the doctor's statements, for the rows that follow */
@@ -365,6 +365,8 @@ typedef struct Findings
 	char	   *overdue_ids;
 	int64		skewed;
 	int64		skew;			/* seconds */
+	int64		infinite;		/* jobs with an infinite timestamp */
+	char	   *infinite_ids;
 	int			nalarms;
 	FalseAlarm *alarms;
 } Findings;
@@ -390,6 +392,16 @@ spi_int64(HeapTuple tuple, int col)
 	return isnull ? 0 : DatumGetInt64(value);
 }
 
+/* Whether a column of the current SPI result is NULL */
+static bool
+spi_isnull(HeapTuple tuple, int col)
+{
+	bool		isnull;
+
+	(void) SPI_getbinval(tuple, SPI_tuptable->tupdesc, col, &isnull);
+	return isnull;
+}
+
 /*
  * find
  *		Run the doctor's statements as the tables' owner, keeping what they
@@ -412,6 +424,8 @@ find(Doctor *doctor)
 	reaper_execute(reaper_plan(&session, STMT_CLOCK_SKEW), NULL, NULL, true);
 	findings.skewed = spi_int64(SPI_tuptable->vals[0], 1);
 	findings.skew = spi_int64(SPI_tuptable->vals[0], 2);
+	findings.infinite = spi_int64(SPI_tuptable->vals[0], 3);
+	findings.infinite_ids = spi_text_in(cxt, SPI_tuptable->vals[0], 4);
 
 	reaper_execute(reaper_plan(&session, STMT_FALSE_ALARMS), NULL, NULL, true);
 	findings.nalarms = (int) SPI_processed;
@@ -423,7 +437,8 @@ find(Doctor *doctor)
 		findings.alarms[i].operation = spi_text_in(cxt, tuple, ALARM_OPERATION);
 		findings.alarms[i].jobs = spi_int64(tuple, ALARM_JOBS);
 		findings.alarms[i].events = spi_int64(tuple, ALARM_EVENTS);
-		findings.alarms[i].silence = spi_int64(tuple, ALARM_LONGEST_SILENCE);
+		findings.alarms[i].silence = spi_isnull(tuple, ALARM_LONGEST_SILENCE) ? -1 :
+			spi_int64(tuple, ALARM_LONGEST_SILENCE);
 	}
 	reaper_session_end(&session);
 }
@@ -495,6 +510,41 @@ operation_text(const char *op)
 	return op ? psprintf("Operation %s", quote_literal_cstr(op)) : "Jobs without an operation";
 }
 
+/*
+ * Events from the future, and infinite timestamps: what keeps a job alive
+ * longer than its worker, or out of every sweep's judgement
+ */
+static void
+check_clock_skew(Doctor *doctor)
+{
+	StringInfoData detail;
+	StringInfoData hint;
+
+	if (findings.skewed == 0 && findings.infinite == 0)
+	{
+		add_row(doctor, "clock skew", 1,
+				"No running job's newest job_event is stamped ahead of the database's clock, and no running job has an infinite started_at, leased_until or job_event ts.",
+				NULL);
+		return;
+	}
+	initStringInfo(&detail);
+	initStringInfo(&hint);
+	if (findings.skewed > 0)
+	{
+		appendStringInfo(&detail, INT64_FORMAT " running job(s) have a newest job_event stamped ahead of the database's clock, by up to " INT64_FORMAT " s: such an event keeps its job alive until it is stall_seconds old.",
+						 findings.skewed, findings.skew);
+		appendStringInfoString(&hint, "Synchronise the clocks of PROTEA's hosts (NTP, chrony), or let the database stamp job_event.ts (its DEFAULT now()).");
+	}
+	if (findings.infinite > 0)
+	{
+		appendStringInfo(&detail, "%s" INT64_FORMAT " running job(s) have an infinite started_at, leased_until or newest job_event ts (first: %s): a sweep never judges a job started at an infinite time, and a lease or event at infinity keeps its job alive for ever.",
+						 detail.len > 0 ? " " : "", findings.infinite, findings.infinite_ids);
+		appendStringInfoString(&hint, hint.len > 0 ? " " : "");
+		appendStringInfoString(&hint, "SELECT job_id, started_at, leased_until, last_event_ts, verdict FROM protea_reaper_running_jobs() WHERE verdict IN ('infinite started_at', 'leased forever', 'alive forever'); correct those rows, or fail a job with SELECT protea_reaper_fail_job(job_id, 'reason').");
+	}
+	add_row(doctor, "clock skew", 0, detail.data, hint.data);
+}
+
 /* What the reaper's work says: overdue jobs, clock skew, false alarms */
 static void
 check_findings(Doctor *doctor)
@@ -529,14 +579,7 @@ check_findings(Doctor *doctor)
 						 findings.overdue, findings.overdue_ids),
 				"SELECT * FROM protea_reaper_running_jobs() WHERE running_for > 2 * make_interval(secs => timeout_seconds); check their workers, exempt their operation in protea_reaper_policy if they may run that long, or fail one with SELECT protea_reaper_fail_job(job_id, 'reason').");
 
-	if (findings.skewed == 0)
-		add_row(doctor, "clock skew", 1,
-				"No running job's newest job_event is stamped ahead of the database's clock.", NULL);
-	else
-		add_row(doctor, "clock skew", 0,
-				psprintf(INT64_FORMAT " running job(s) have a newest job_event stamped ahead of the database's clock, by up to " INT64_FORMAT " s: such an event keeps its job alive until it is stall_seconds old.",
-						 findings.skewed, findings.skew),
-				"Synchronise the clocks of PROTEA's hosts (NTP, chrony), or let the database stamp job_event.ts (its DEFAULT now()).");
+	check_clock_skew(doctor);
 
 	if (findings.nalarms == 0)
 		add_row(doctor, "false alarms", 1,
@@ -552,8 +595,14 @@ check_findings(Doctor *doctor)
 
 		reaper_policy_for(&doctor->policy, alarm->operation,
 						  &timeout, &stall, &max_runtime, &exempt);
+		/* an infinite timestamp: no stall_seconds would have kept them */
+		if (alarm->silence < 0)
+			add_row(doctor, "false alarms", 0,
+					psprintf("%s: " INT64_FORMAT " job(s) failed as stalled in the last 7 days wrote " INT64_FORMAT " event(s) after their job.timeout event; how long they had been silent is unknown (an infinite started_at or job_event ts).",
+							 operation_text(alarm->operation), alarm->jobs, alarm->events),
+					NULL);
 		/* the policy was raised since: the evidence is answered */
-		if (exempt || stall > alarm->silence)
+		else if (exempt || stall > alarm->silence)
 			add_row(doctor, "false alarms", 1,
 					psprintf("%s: " INT64_FORMAT " job(s) failed as stalled in the last 7 days wrote events after their job.timeout event, silent for up to " INT64_FORMAT " s; its %s now.",
 							 operation_text(alarm->operation), alarm->jobs, alarm->silence,

@@ -59,12 +59,19 @@
 	"(" MAX_RUNTIME_J " > 0 AND " OLDER_THAN(MAX_RUNTIME_J) ")"
 
 /*
+ * Job j started at a finite time: one at -infinity (or +infinity, or NULL)
+ * has no age to judge, and is never failed by a sweep
+ */
+#define FINITE_START \
+	"j.started_at > '-infinity'::pg_catalog.timestamptz"
+
+/*
  * Job j is running, not exempt, and started before the bound $4, the
  * shortest timeout or cap in force: it may be a candidate.  The bound lets
  * an index on started_at find the candidates whatever the policy.
  */
 #define MAY_BE_CANDIDATE \
-	"@IS_RUNNING@ AND " OLDER_THAN("$4") " AND NOT " EXEMPT_J
+	"@IS_RUNNING@ AND " OLDER_THAN("$4") " AND " FINITE_START " AND NOT " EXEMPT_J
 
 /* Job j is a candidate: running, not exempt, past its timeout or its cap */
 #define PAST_TIMEOUT \
@@ -280,18 +287,29 @@ LAST_EVENT("")
 	"                    WHERE @PARENT_ID@ = coordinator.id AND @IS_RUNNING@) AS ch ON true"
 
 /*
+ * How long ago ts was; NULL when ts is infinite (before PostgreSQL 17 the
+ * subtraction is an ERROR, from 17 an infinite interval)
+ */
+#define SINCE(ts) \
+	"CASE WHEN isfinite(" ts ") THEN now() - " ts " END"
+
+/*
  * Every running job, with the verdict a sweep would reach on it now (the
- * same rules, in the order that decides), the thresholds that apply to
- * it, and its running children.
+ * same rules, in the order that decides; a lease or event at +infinity
+ * keeps a job alive for ever, and the verdict says so), the thresholds
+ * that apply to it, and its running children.
  */
 static const char list_sql[] =
 "SELECT j.id::uuid, j.operation::text, j.started_at, le.last_ts,"
-"       now() - j.started_at, now() - le.last_ts,"
+"       " SINCE("j.started_at") ", " SINCE("le.last_ts") ","
 "       CASE WHEN j.started_at IS NULL THEN 'no started_at'"
+"            WHEN NOT isfinite(j.started_at) THEN 'infinite started_at'"
 "            WHEN " EXEMPT_J " THEN 'exempt'"
 "            WHEN " CAPPED " THEN 'capped'"
 "            WHEN NOT " OLDER_THAN(TIMEOUT_J) " THEN 'young'"
+"            WHEN @LEASED_UNTIL@ = 'infinity' THEN 'leased forever'"
 "            WHEN @LEASED@ THEN 'leased'"
+"            WHEN le.last_ts = 'infinity' THEN 'alive forever'"
 "            WHEN " RECENT_EVENT("le.last_ts") " THEN 'alive'"
 "            ELSE 'stale' END,"
 "       @LEASED_UNTIL@,"
@@ -345,20 +363,28 @@ LAST_EVENT("")
 static const char overdue_sql[] =
 "SELECT count(*), (array_agg(j.id ORDER BY j.started_at, j.id))[1:5]"
 "  FROM @JOB@ AS j"
-" WHERE @IS_RUNNING@ AND NOT " EXEMPT_J
+" WHERE @IS_RUNNING@ AND NOT " EXEMPT_J " AND " FINITE_START
 "   AND " OLDER_THAN("2 * $4::float8")
 "   AND " OLDER_THAN("2 * " TIMEOUT_J "::float8");
 
 /*
  * Running jobs whose newest event is stamped ahead of the database's clock:
  * such an event keeps its job alive until it is stall_seconds old.  Their
- * count and how far ahead the furthest is, in seconds.
+ * count and how far ahead the furthest is, in seconds; then the running
+ * jobs with an infinite started_at, lease or newest event (CLOCK_*), and
+ * the first of them.
  */
+#define AHEAD "(isfinite(le.last_ts) AND le.last_ts > clock_timestamp())"
+#define INFINITE \
+	"(NOT isfinite(j.started_at) OR NOT isfinite(le.last_ts) OR NOT isfinite(@LEASED_UNTIL@))"
 static const char clock_skew_sql[] =
-"SELECT count(*), ceil(extract(epoch FROM max(le.last_ts - clock_timestamp())))::int8"
+"SELECT count(*) FILTER (WHERE " AHEAD "),"
+"       ceil(extract(epoch FROM max(le.last_ts - clock_timestamp()) FILTER (WHERE " AHEAD ")))::int8,"
+"       count(*) FILTER (WHERE " INFINITE "),"
+"       (array_agg(j.id ORDER BY j.id) FILTER (WHERE " INFINITE "))[1:5]"
 "  FROM @JOB@ AS j "
 LAST_EVENT("")
-" WHERE @IS_RUNNING@ AND le.last_ts > clock_timestamp()";
+" WHERE @IS_RUNNING@";
 
 /* How far back the doctor looks for false alarms */
 #define FALSE_ALARM_WINDOW "7 days"
@@ -374,7 +400,9 @@ LAST_EVENT("")
  */
 static const char false_alarms_sql[] =
 "SELECT j.operation::text, count(*), sum(a.events)::int8,"
-"       ceil(extract(epoch FROM max(a.first_after - coalesce(b.last_before, j.started_at))))::int8"
+"       ceil(extract(epoch FROM max(a.first_after - coalesce(b.last_before, j.started_at))"
+"                               FILTER (WHERE isfinite(a.first_after)"
+"                                         AND isfinite(coalesce(b.last_before, j.started_at)))))::int8"
 "  FROM @EVENT@ AS t"
 "  JOIN @JOB@ AS j ON j.id = t.job_id"
 "  CROSS JOIN LATERAL (SELECT count(*) AS events, min(e.ts) AS first_after"
