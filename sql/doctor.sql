@@ -117,6 +117,57 @@ SET protea_reaper.job_table = 'public.jobs';
 SELECT * FROM protea_reaper_check() WHERE ok IS NOT TRUE AND "check" NOT IN ('preloaded', 'worker', 'database');
 RESET protea_reaper.job_table;
 
+-- A trigger whose function names a table without its schema: every sweep
+-- fails, and says why; the doctor lists the function with the fix, which
+-- makes the sweep work
+\x off
+CREATE TABLE audit_copy (job_id uuid, event text);
+CREATE FUNCTION copy_event() RETURNS trigger LANGUAGE plpgsql AS
+$$BEGIN INSERT INTO audit_copy VALUES (NEW.job_id, NEW.event); RETURN NEW; END$$;
+CREATE TRIGGER copy_event AFTER INSERT ON job_event FOR EACH ROW EXECUTE FUNCTION copy_event();
+SELECT fixture_load();
+\set SHOW_CONTEXT never
+SELECT protea_reaper_run_once();
+\set SHOW_CONTEXT errors
+\x on
+SELECT "check", ok, detail, hint FROM protea_reaper_check() WHERE "check" = 'triggers';
+\x off
+ALTER FUNCTION public.copy_event() SET search_path = public, pg_temp;
+SELECT protea_reaper_run_once();
+SELECT count(*) AS copied FROM audit_copy WHERE event = 'job.timeout';
+SELECT "check", ok FROM protea_reaper_check() WHERE "check" = 'triggers';
+DROP TRIGGER copy_event ON job_event;
+DROP FUNCTION copy_event();
+DROP TABLE audit_copy;
+
+-- Row-level security forced on job applies to its owner, as whom the reaper
+-- works: the jobs a policy hides are never reaped, and the doctor says so
+SELECT fixture_load();
+ALTER TABLE job ENABLE ROW LEVEL SECURITY;
+SELECT "check", ok, detail FROM protea_reaper_check() WHERE "check" = 'row security';
+CREATE POLICY only_insert_proteins ON job USING (operation = 'insert_proteins');
+ALTER TABLE job FORCE ROW LEVEL SECURITY;
+\x on
+SELECT "check", ok, detail, hint FROM protea_reaper_check() WHERE "check" = 'row security';
+\x off
+ALTER TABLE job NO FORCE ROW LEVEL SECURITY;
+DROP POLICY only_insert_proteins ON job;
+ALTER TABLE job DISABLE ROW LEVEL SECURITY;
+\x on
+
+-- Checks that could not run say so with a NULL ok: a pg_monitor member
+-- whose session has temporary objects may not read the tables as their owner
+CREATE ROLE doctor_monitor IN ROLE pg_monitor;
+SET ROLE doctor_monitor;
+CREATE TEMP TABLE scratch (x int);
+SELECT "check", ok, detail FROM protea_reaper_check()
+ WHERE "check" IN ('overdue jobs', 'clock skew', 'false alarms');
+DISCARD TEMP;
+RESET ROLE;
+\c
+DROP ROLE doctor_monitor;
+\x on
+
 -- The doctor only reads: in a read-only transaction it gives the same rows
 BEGIN READ ONLY;
 SELECT count(*) AS checks FROM protea_reaper_check();

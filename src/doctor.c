@@ -20,6 +20,8 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -106,11 +108,15 @@ guarded(void (*check) (Doctor *), Doctor *doctor, ErrorData **edata)
 	return true;
 }
 
-/* An ERROR as a row: its message and detail, and its hint */
+/*
+ * An ERROR as a row: its message and detail, and its hint.  ok: 0 when the
+ * ERROR is what the check found (the tables do not resolve), -1 when it
+ * kept the check from running.
+ */
 static void
-error_row(Doctor *doctor, const char *check, ErrorData *edata)
+error_row(Doctor *doctor, const char *check, int ok, ErrorData *edata)
 {
-	add_row(doctor, check, 0,
+	add_row(doctor, check, ok,
 			edata->detail ? psprintf("%s. %s", edata->message, edata->detail) :
 			edata->message,
 			edata->hint);
@@ -220,7 +226,7 @@ check_tables(Doctor *doctor)
 	doctor->tables_ok = guarded(resolve, doctor, &edata);
 	if (!doctor->tables_ok)
 	{
-		error_row(doctor, "tables", edata);
+		error_row(doctor, "tables", 0, edata);
 		add_row(doctor, "event index", -1, "Not checked: the tables did not resolve.", NULL);
 		return;
 	}
@@ -237,7 +243,7 @@ check_tables(Doctor *doctor)
 				psprintf("%s has a btree index on (job_id, ...).", doctor->tables.event_name),
 				NULL);
 	else
-		error_row(doctor, "event index", edata);
+		error_row(doctor, "event index", 0, edata);
 }
 
 /* An index finds the running jobs by started_at */
@@ -262,6 +268,155 @@ check_started_at_index(Doctor *doctor)
 				psprintf("CREATE INDEX CONCURRENTLY job_running_started_at ON %s (started_at) INCLUDE (id, operation) WHERE %s;",
 						 doctor->tables.job_name,
 						 psprintf("status = '%s'", doctor->tables.running_label)));
+}
+
+/*
+ * Functions that triggers on the tables (or their partitions) call and that
+ * resolve names with the search_path: while the reaper writes the tables it
+ * is pg_catalog, pg_temp (plans.c), so an unqualified name fails the sweep.
+ * C and SQL-standard bodies resolve their names beforehand.
+ */
+static const char triggers_sql[] =
+"SELECT p.oid::pg_catalog.regprocedure::pg_catalog.text,"
+"       pg_catalog.string_agg(pg_catalog.format('%I on %s', t.tgname, t.tgrelid::pg_catalog.regclass),"
+"                             ', ' ORDER BY t.tgrelid, t.tgname),"
+"       pg_catalog.quote_ident(n.nspname)"
+"  FROM pg_catalog.pg_trigger AS t"
+"  JOIN pg_catalog.pg_proc AS p ON p.oid = t.tgfoid"
+"  JOIN pg_catalog.pg_namespace AS n ON n.oid = p.pronamespace"
+"  JOIN pg_catalog.pg_language AS l ON l.oid = p.prolang"
+" WHERE (t.tgrelid IN ($1, $2)"
+"        OR t.tgrelid IN (SELECT relid FROM pg_catalog.pg_partition_tree($1)"
+"                         UNION ALL SELECT relid FROM pg_catalog.pg_partition_tree($2)))"
+"   AND NOT t.tgisinternal AND l.lanname NOT IN ('c', 'internal') AND p.prosqlbody IS NULL"
+"   AND NOT EXISTS (SELECT FROM pg_catalog.unnest(p.proconfig) AS c(setting)"
+"                    WHERE c.setting LIKE 'search\\_path=%')"
+" GROUP BY p.oid, n.nspname ORDER BY 1";
+
+/* Row-level security forced on either table: it applies to the owner */
+static const char row_security_sql[] =
+"SELECT c.oid::pg_catalog.regclass::pg_catalog.text, c.relforcerowsecurity,"
+"       pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(c.relowner))"
+"  FROM pg_catalog.pg_class AS c"
+" WHERE c.oid IN ($1, $2) AND c.relrowsecurity ORDER BY c.oid";
+
+/* What the two catalog checks found, in the caller's memory */
+typedef struct CatalogFindings
+{
+	StringInfoData trigger_detail;
+	StringInfoData trigger_hint;
+	int			trigger_functions;
+	StringInfoData rls_detail;
+	StringInfoData rls_hint;
+	bool		rls_forced;
+} CatalogFindings;
+
+static CatalogFindings catalog;
+
+/* Run sql on the two tables' oids, as the caller (the catalog only) */
+static void
+catalog_query(Doctor *doctor, const char *sql)
+{
+	Oid			types[2] = {REGCLASSOID, REGCLASSOID};
+	Datum		values[2] = {ObjectIdGetDatum(doctor->tables.job_relid),
+	ObjectIdGetDatum(doctor->tables.event_relid)};
+
+	if (SPI_execute_with_args(sql, 2, types, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "protea_reaper: a catalog query of the doctor failed");
+}
+
+static void
+find_in_catalog(Doctor *doctor)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "protea_reaper could not connect to SPI");
+	catalog_query(doctor, triggers_sql);
+	catalog.trigger_functions = (int) SPI_processed;
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[i];
+		char	   *function = SPI_getvalue(tuple, SPI_tuptable->tupdesc, 1);
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		appendStringInfo(&catalog.trigger_detail, "%s%s (trigger %s)", i > 0 ? "; " : "",
+						 function, SPI_getvalue(tuple, SPI_tuptable->tupdesc, 2));
+		appendStringInfo(&catalog.trigger_hint, "%sALTER FUNCTION %s SET search_path = %s, pg_temp;",
+						 i > 0 ? " " : "", function,
+						 SPI_getvalue(tuple, SPI_tuptable->tupdesc, 3));
+		MemoryContextSwitchTo(old);
+	}
+	catalog_query(doctor, row_security_sql);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[i];
+		char	   *table = SPI_getvalue(tuple, SPI_tuptable->tupdesc, 1);
+		bool		isnull;
+		bool		forced = DatumGetBool(SPI_getbinval(tuple, SPI_tuptable->tupdesc, 2, &isnull));
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		if (forced)
+		{
+			catalog.rls_forced = true;
+			appendStringInfo(&catalog.rls_detail, "%sRow-level security is forced on %s: its policies apply to its owner, as whom the reaper reads and writes, so the jobs they hide are never reaped or listed.",
+							 catalog.rls_detail.len > 0 ? " " : "", table);
+			appendStringInfo(&catalog.rls_hint, "%sALTER TABLE %s NO FORCE ROW LEVEL SECURITY; or let the owner see every row: CREATE POLICY protea_reaper_sees_all ON %s TO %s USING (true) WITH CHECK (true);",
+							 catalog.rls_hint.len > 0 ? " " : "", table, table,
+							 SPI_getvalue(tuple, SPI_tuptable->tupdesc, 3));
+		}
+		else
+			appendStringInfo(&catalog.rls_detail, "%sRow-level security is enabled on %s but not forced: its owner, as whom the reaper reads and writes, sees every row.",
+							 catalog.rls_detail.len > 0 ? " " : "", table);
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+}
+
+/*
+ * Code on the tables that depends on the search_path, and row-level
+ * security that hides jobs from their owner
+ */
+static void
+check_catalog(Doctor *doctor)
+{
+	ErrorData  *edata;
+
+	if (!doctor->tables_ok)
+	{
+		add_row(doctor, "triggers", -1, "Not checked: the tables did not resolve.", NULL);
+		add_row(doctor, "row security", -1, "Not checked: the tables did not resolve.", NULL);
+		return;
+	}
+	memset(&catalog, 0, sizeof(catalog));
+	initStringInfo(&catalog.trigger_detail);
+	initStringInfo(&catalog.trigger_hint);
+	initStringInfo(&catalog.rls_detail);
+	initStringInfo(&catalog.rls_hint);
+	if (!guarded(find_in_catalog, doctor, &edata))
+	{
+		edata->message = psprintf("Not checked: %s", edata->message);
+		error_row(doctor, "triggers", -1, edata);
+		add_row(doctor, "row security", -1, "Not checked: see triggers.", NULL);
+		return;
+	}
+
+	if (catalog.trigger_functions == 0)
+		add_row(doctor, "triggers", 1,
+				"No trigger on PROTEA's tables calls a function that resolves names with the search_path.",
+				NULL);
+	else
+		add_row(doctor, "triggers", 0,
+				psprintf("%d trigger function(s) on PROTEA's tables resolve names with the search_path, which is pg_catalog, pg_temp while protea_reaper writes the tables: a table or function they name without its schema makes every sweep fail. %s.",
+						 catalog.trigger_functions, catalog.trigger_detail.data),
+				catalog.trigger_hint.data);
+
+	if (catalog.rls_detail.len == 0)
+		add_row(doctor, "row security", 1,
+				"Row-level security is off on PROTEA's tables.", NULL);
+	else
+		add_row(doctor, "row security", catalog.rls_forced ? 0 : 1,
+				catalog.rls_detail.data, catalog.rls_forced ? catalog.rls_hint.data : NULL);
 }
 
 /*
@@ -320,7 +475,7 @@ check_thresholds(Doctor *doctor)
 	doctor->policy_ok = guarded(load_policy, doctor, &edata);
 	if (!doctor->policy_ok)
 	{
-		error_row(doctor, "thresholds", edata);
+		error_row(doctor, "thresholds", 0, edata);
 		return;
 	}
 	initStringInfo(&detail);
@@ -564,7 +719,9 @@ check_findings(Doctor *doctor)
 	memset(&findings, 0, sizeof(findings));
 	if (!guarded(find, doctor, &edata))
 	{
-		error_row(doctor, "overdue jobs", edata);
+		/* the statements could not run: none of the three was checked */
+		edata->message = psprintf("Not checked: %s", edata->message);
+		error_row(doctor, "overdue jobs", -1, edata);
 		add_row(doctor, "clock skew", -1, "Not checked: see overdue jobs.", NULL);
 		add_row(doctor, "false alarms", -1, "Not checked: see overdue jobs.", NULL);
 		return;
@@ -639,6 +796,7 @@ protea_reaper_check(PG_FUNCTION_ARGS)
 	check_database(&doctor, &status, preloaded);
 	check_tables(&doctor);
 	check_started_at_index(&doctor);
+	check_catalog(&doctor);
 	check_thresholds(&doctor);
 	check_findings(&doctor);
 	return (Datum) 0;

@@ -372,6 +372,44 @@ reaper_plan(ReaperSession *session, ReaperStatement stmt)
 }
 
 /*
+ * execute_with_hint
+ *		SPI_execute_plan, with a hint on an ERROR of a name that did not
+ *		resolve: the statements name only their tables and pg_catalog, so
+ *		such a name is in code the owner attached to the tables, which runs
+ *		with the reaper's search_path (act_as_owner).
+ */
+static int
+execute_with_hint(SPIPlanPtr plan, Datum *values, const char *nulls, bool read_only)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	int			ret = 0;
+
+	PG_TRY();
+	{
+		ret = SPI_execute_plan(plan, values, nulls, read_only, 0);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		if (edata->hint == NULL &&
+			(edata->sqlerrcode == ERRCODE_UNDEFINED_TABLE ||
+			 edata->sqlerrcode == ERRCODE_UNDEFINED_FUNCTION ||
+			 edata->sqlerrcode == ERRCODE_UNDEFINED_OBJECT))
+		{
+			FlushErrorState();
+			edata->hint = pstrdup("Code attached to PROTEA's tables (a trigger, a default) runs with search_path = pg_catalog, pg_temp while protea_reaper writes them: qualify the names it uses, or give its function a search_path (ALTER FUNCTION ... SET search_path = ...); protea_reaper_check() lists such trigger functions.");
+			ReThrowError(edata);
+		}
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	return ret;
+}
+
+/*
  * reaper_execute
  *		Run a plan.  In the worker, protea_reaper.statement_timeout bounds
  *		it: the server arms statement_timeout only for a client's query, so
@@ -393,7 +431,7 @@ reaper_execute(SPIPlanPtr plan, Datum *values, const char *nulls, bool read_only
 							 reaper_statement_timeout_ms > INT_MAX / 2 ? INT_MAX :
 							 2 * reaper_statement_timeout_ms);
 	}
-	ret = SPI_execute_plan(plan, values, nulls, read_only, 0);
+	ret = execute_with_hint(plan, values, nulls, read_only);
 	if (timed)
 	{
 		disable_timeout(STATEMENT_TIMEOUT, false);

@@ -45,7 +45,7 @@ sub wait_row
 wait_row($node, 'postgres', 'worker', 't');
 is( $node->safe_psql('postgres',
 		q{SELECT string_agg("check", ', ') FROM protea_reaper_check()}),
-	'preloaded, worker, database, tables, event index, started_at index, thresholds, '
+	'preloaded, worker, database, tables, event index, started_at index, triggers, row security, thresholds, '
 	  . 'overdue jobs, clock skew, false alarms',
 	'the doctor has a row per check, in order');
 is( row($node, 'postgres', 'preloaded'),
