@@ -75,3 +75,17 @@ SELECT protea_reaper_run_once();
 SELECT right(id::text, 2) AS job, status, error_code FROM job
  WHERE id IN ('00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-000000000004')
  ORDER BY id;
+
+-- A transaction that failed jobs cannot be prepared for two-phase commit:
+-- COMMIT PREPARED would run where their log lines are not (with notify on,
+-- PostgreSQL refuses the NOTIFY as well).  Nothing is failed.
+SELECT fixture_load();
+BEGIN;
+SET LOCAL protea_reaper.notify = off;
+SELECT protea_reaper_run_once();
+PREPARE TRANSACTION 'reaped';
+BEGIN;
+SET LOCAL protea_reaper.notify = off;
+SELECT protea_reaper_fail_job('00000000-0000-0000-0000-000000000003', 'by hand');
+PREPARE TRANSACTION 'failed_by_hand';
+SELECT count(*) AS failed FROM job WHERE error_code IN ('JobTimeout', 'ManualTimeout');

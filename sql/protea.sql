@@ -127,3 +127,13 @@ SELECT right(job_id::text, 2) AS job, verdict FROM protea_reaper_running_jobs()
  WHERE job_id = '00000000-0000-0000-0000-000000000004';
 SELECT protea_reaper_run_once();
 SELECT status, error_code FROM job WHERE id = '00000000-0000-0000-0000-000000000004';
+
+-- An operation of 100,000 characters is logged cut at 200, with its length:
+-- a log line stays a line
+SELECT fixture_load();
+UPDATE job SET operation = repeat('x', 100000), started_at = '2026-01-01 00:00+00'
+ WHERE id = '00000000-0000-0000-0000-000000000004';
+DELETE FROM job WHERE id = '00000000-0000-0000-0000-000000000001';
+SET client_min_messages = log;
+SELECT protea_reaper_run_once();
+RESET client_min_messages;

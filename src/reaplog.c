@@ -8,7 +8,8 @@
  * roll back: a SIGTERM mid-batch, a deferred trigger raising at commit, a
  * manual sweep whose caller rolls back.  So lines are queued with the
  * (sub)transaction that made them, written by a commit callback, and
- * dropped with an aborted (sub)transaction.  A sweep writes at most
+ * dropped with an aborted (sub)transaction; a transaction with lines queued
+ * cannot be prepared for two-phase commit.  A sweep writes at most
  * REAPLOG_MAX_JOB_LINES of them; the sweep's summary counts the rest.
  *
  *-------------------------------------------------------------------------
@@ -77,10 +78,22 @@ reaplog_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_COMMIT:
 			write_pending();
 			break;
+		case XACT_EVENT_PRE_PREPARE:
+
+			/*
+			 * COMMIT PREPARED runs in another session, or after a restart,
+			 * where these lines are not: the failures would never be logged.
+			 * (With protea_reaper.notify on, PostgreSQL refuses to prepare
+			 * the transaction's NOTIFY too.)
+			 */
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot PREPARE a transaction that failed jobs with protea_reaper"),
+					 errdetail("Failures are logged when their transaction commits, and COMMIT PREPARED runs where their log lines are not."),
+					 errhint("Commit the transaction instead, or run protea_reaper_run_once() or protea_reaper_fail_job() in a transaction of its own.")));
+			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
-		case XACT_EVENT_PREPARE:
-			/* a prepared transaction commits elsewhere: nothing is known */
 			foreach(lc, pending)
 				drop_line(lfirst(lc));
 			break;
@@ -227,19 +240,30 @@ reaper_next_char(const char *p, int *len)
  * reaper_log_text
  *		Text an application or a table owner wrote (an operation, a status
  *		label), quoted for a log line, with every unprintable character
- *		escaped: it cannot end the line or pass for another field.
+ *		escaped: it cannot end the line or pass for another field.  Past
+ *		REAPLOG_MAX_TEXT_CHARS characters it is cut, and its length said.
  */
 char *
 reaper_log_text(const char *s)
 {
 	StringInfoData out;
 	int			len;
+	int			chars = 0;
+	const char *p;
 
 	initStringInfo(&out);
 	appendStringInfoChar(&out, '"');
-	for (const char *p = s; *p != '\0'; p += len)
+	for (p = s; *p != '\0'; p += len)
 	{
-		pg_wchar	c = reaper_next_char(p, &len);
+		pg_wchar	c;
+
+		/* a log line stays a line: the rest of a long text is counted */
+		if (chars++ == REAPLOG_MAX_TEXT_CHARS)
+		{
+			appendStringInfo(&out, "\"... (%zu bytes in all)", strlen(s));
+			return out.data;
+		}
+		c = reaper_next_char(p, &len);
 
 		if (reaper_unprintable(c))
 			appendStringInfo(&out, c <= 0xFF ? "\\x%02X" : "\\u%04X", (unsigned int) c);

@@ -14,6 +14,9 @@
 /* Per-job lines one sweep writes at most; the rest are counted */
 #define REAPLOG_MAX_JOB_LINES 100
 
+/* The most characters of an application's text (an operation) a line quotes */
+#define REAPLOG_MAX_TEXT_CHARS 200
+
 /* A new sweep: its allowance of per-job lines starts again */
 extern void reaplog_start_sweep(void);
 
