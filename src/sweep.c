@@ -285,6 +285,27 @@ run_first_batch(ReaperSession *session, ReaperSweepResult *result, Datum *values
 }
 
 /*
+ * note_thresholds_used
+ *		A batch failed jobs under policy's settings: the summary line names
+ *		them (not the settings in force when it is written, which a reload
+ *		may have changed since).
+ */
+static void
+note_thresholds_used(ReaperSweepResult *result, const ReaperPolicy *policy)
+{
+	char	   *used = result->used_first[0] == '\0' ? result->used_first : result->used_last;
+	int			n;
+
+	n = snprintf(used, REAPER_THRESHOLDS_LEN, "timeout_seconds=%d, stall_seconds=%d",
+				 policy->timeout_seconds, policy->stall_seconds);
+	if (policy->max_runtime_seconds > 0)
+		snprintf(used + n, REAPER_THRESHOLDS_LEN - n, ", max_runtime_seconds=%d",
+				 policy->max_runtime_seconds);
+	if (used == result->used_last && strcmp(result->used_first, result->used_last) == 0)
+		result->used_last[0] = '\0';
+}
+
+/*
  * sweep_batch
  *		One batch: fail at most limit stale jobs with one statement, as the
  *		tables' owner, and return how many.  The first batch of a sweep also
@@ -318,6 +339,8 @@ sweep_batch(ReaperSweepResult *result, bool first, uint64 limit)
 		reaped = run_first_batch(&session, result, values);
 
 	reaper_session_end(&session);
+	if (reaped > 0)
+		note_thresholds_used(result, &policy);
 	return reaped;
 }
 
@@ -440,10 +463,18 @@ summary_detail(const ReaperSweepResult *result, uint64 reaped, uint64 unlogged)
 	StringInfoData detail;
 
 	initStringInfo(&detail);
-	appendStringInfo(&detail, "timeout_seconds=%d, stall_seconds=%d", reaper_timeout_seconds,
-					 reaper_stall_seconds);
-	if (reaper_max_runtime_seconds > 0)
-		appendStringInfo(&detail, ", max_runtime_seconds=%d", reaper_max_runtime_seconds);
+	if (result->used_first[0] == '\0')
+	{
+		appendStringInfo(&detail, "timeout_seconds=%d, stall_seconds=%d", reaper_timeout_seconds,
+						 reaper_stall_seconds);
+		if (reaper_max_runtime_seconds > 0)
+			appendStringInfo(&detail, ", max_runtime_seconds=%d", reaper_max_runtime_seconds);
+	}
+	else if (result->used_last[0] == '\0')
+		appendStringInfoString(&detail, result->used_first);
+	else
+		appendStringInfo(&detail, "%s, then %s (reloaded during the sweep)",
+						 result->used_first, result->used_last);
 	if (result->policy_rows > 0)
 		appendStringInfo(&detail, " (%d operation(s) with rows in protea_reaper_policy)",
 						 result->policy_rows);

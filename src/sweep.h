@@ -12,6 +12,9 @@
 #define PROTEA_REAPER_SWEEP_H
 
 
+/* Room for "timeout_seconds=N, stall_seconds=N, max_runtime_seconds=N" */
+#define REAPER_THRESHOLDS_LEN 96
+
 /* What one sweep did */
 typedef struct ReaperSweepResult
 {
@@ -26,6 +29,14 @@ typedef struct ReaperSweepResult
 	bool		braked;			/* stopped at max_jobs */
 	uint64		waiting;		/* stale jobs left by the brake */
 	int			policy_rows;	/* rows of protea_reaper_policy in force */
+
+	/*
+	 * The settings the batches that failed jobs ran with, as the summary
+	 * line names them: the first such batch's, and the last's if a reload
+	 * between batches changed them
+	 */
+	char		used_first[REAPER_THRESHOLDS_LEN];
+	char		used_last[REAPER_THRESHOLDS_LEN];
 } ReaperSweepResult;
 
 /* What the worker does between two batches of one sweep */

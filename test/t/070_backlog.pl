@@ -68,6 +68,7 @@ sub wait_failing
 }
 
 # The mistake, and its revert as soon as the first jobs fail
+my $mistake_offset = -s $node->logfile;
 add_backlog(100000, 'mistake');
 set_conf("protea_reaper.timeout_seconds = '1h'");
 wait_failing('mistake');
@@ -79,6 +80,11 @@ my $settled = failed('mistake');
 cmp_ok($settled, '<', 50000,
 	"reverting a mistaken threshold stops the backlog ($settled of 100000 failed)");
 is(failed('mistake'), $settled, 'and nothing more is failed under the reverted threshold');
+my $mistake_log = slurp_file($node->logfile, $mistake_offset);
+like($mistake_log, qr/Reaped \d+ stale job\(s\)\.\n.*DETAIL:  timeout_seconds=3600, stall_seconds=300[;.]/,
+	'the summary names the thresholds the batches failed jobs under');
+unlike($mistake_log, qr/Reaped \d+ stale job\(s\)\.\n.*DETAIL:  timeout_seconds=21600/,
+	'not the ones reloaded while it ran');
 $node->safe_psql('postgres', "DELETE FROM job WHERE operation = 'mistake'");
 
 # enabled = off in the middle of a backlog
