@@ -63,6 +63,29 @@ BEGIN
 END
 $$;
 
+-- A relation of that name already in the extension's schema was made by
+-- whoever could create there: it is refused with its owner named, never
+-- adopted (its rows would decide which jobs the reaper exempts).
+DO $$
+DECLARE
+    squatter text;
+BEGIN
+    SELECT pg_catalog.format('%I.%I (owned by %I)', n.nspname, c.relname,
+                             pg_catalog.pg_get_userbyid(c.relowner))
+      INTO squatter
+      FROM pg_catalog.pg_class AS c
+      JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+      JOIN pg_catalog.pg_extension AS x ON x.extnamespace = n.oid
+     WHERE x.extname = 'protea_reaper' AND c.relname = 'protea_reaper_policy';
+    IF squatter IS NOT NULL THEN
+        RAISE EXCEPTION 'cannot update protea_reaper to 1.1: % already exists', squatter
+            USING ERRCODE = 'duplicate_table',
+                  DETAIL = 'Version 1.1 creates its policy table there; a table made by someone else is not adopted, as its rows would decide which jobs the reaper exempts.',
+                  HINT = 'See what it holds and who made it, then drop or rename it (ALTER TABLE ... RENAME TO ...) and run ALTER EXTENSION protea_reaper UPDATE again.';
+    END IF;
+END
+$$;
+
 -- Per-operation thresholds.  The sweep reads the rows with the extension
 -- owner's rights; only superusers write them unless granted.
 CREATE TABLE protea_reaper_policy (

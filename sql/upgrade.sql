@@ -79,10 +79,10 @@ CREATE TABLE public.protea_reaper_policy (operation text PRIMARY KEY, timeout_se
 INSERT INTO public.protea_reaper_policy (operation, exempt) VALUES ('insert_proteins', true);
 RESET ROLE;
 SELECT protea_reaper_run_once();
--- ... and the update refuses to adopt it
-\set VERBOSITY terse
+-- ... and the update refuses to adopt it, naming it and its owner
+\set SHOW_CONTEXT never
 ALTER EXTENSION protea_reaper UPDATE;
-\set VERBOSITY default
+\set SHOW_CONTEXT errors
 DROP TABLE public.protea_reaper_policy;
 REVOKE CREATE ON SCHEMA public FROM policy_squatter;
 DROP ROLE policy_squatter;
