@@ -194,12 +194,19 @@ threshold(TupleTableSlot *slot, int attnum)
 	return isnull ? -1 : DatumGetInt32(value);
 }
 
-/* Rows by operation, byte for byte */
+/*
+ * Rows by operation, byte for byte, shorter first: jsonb's order of object
+ * keys, so that rows_as_jsonb() hands pushJsonbValue() keys already sorted
+ */
 static int
 compare_rows(const void *a, const void *b)
 {
-	return strcmp(((const ReaperPolicyRow *) a)->operation,
-				  ((const ReaperPolicyRow *) b)->operation);
+	const ReaperPolicyRow *ra = a;
+	const ReaperPolicyRow *rb = b;
+
+	if (ra->operation_len != rb->operation_len)
+		return ra->operation_len < rb->operation_len ? -1 : 1;
+	return memcmp(ra->operation, rb->operation, ra->operation_len);
 }
 
 /* Refuse a table that holds more than the sweep will keep in memory */
@@ -250,6 +257,7 @@ read_rows(ReaperPolicy *policy, Oid relid)
 		}
 		row = &policy->rows[policy->nrows++];
 		row->operation = TextDatumGetCString(operation);
+		row->operation_len = strlen(row->operation);
 		row->timeout_seconds = threshold(slot, 2);
 		row->stall_seconds = threshold(slot, 3);
 		row->max_runtime_seconds = threshold(slot, 4);
@@ -301,7 +309,7 @@ rows_as_jsonb(const ReaperPolicy *policy)
 
 		v.type = jbvString;
 		v.val.string.val = row->operation;
-		v.val.string.len = strlen(row->operation);
+		v.val.string.len = row->operation_len;
 		pushJsonbValue(&state, WJB_KEY, &v);
 		pushJsonbValue(&state, WJB_BEGIN_ARRAY, NULL);
 		push_threshold(&state, row->timeout_seconds);
@@ -445,6 +453,7 @@ reaper_policy_for(const ReaperPolicy *policy, const char *operation,
 		ReaperPolicyRow key;
 
 		key.operation = (char *) operation;
+		key.operation_len = strlen(operation);
 		row = bsearch(&key, policy->rows, policy->nrows, sizeof(ReaperPolicyRow),
 					  compare_rows);
 	}
@@ -475,7 +484,7 @@ reaper_policy_alive_key(const ReaperPolicy *policy)
 	{
 		const ReaperPolicyRow *row = &policy->rows[i];
 
-		appendStringInfo(&key, "%zu:%s %d %d %d %d\n", strlen(row->operation),
+		appendStringInfo(&key, "%d:%s %d %d %d %d\n", row->operation_len,
 						 row->operation, row->timeout_seconds, row->stall_seconds,
 						 row->max_runtime_seconds, (int) row->exempt);
 	}

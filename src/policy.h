@@ -18,6 +18,7 @@
 typedef struct ReaperPolicyRow
 {
 	char	   *operation;
+	int			operation_len;	/* strlen(operation) */
 	int			timeout_seconds;
 	int			stall_seconds;
 	int			max_runtime_seconds;
