@@ -3,7 +3,6 @@
 MODULE_big = protea_reaper
 OBJS = \
 	src/doctor.o \
-	src/known_alive.o \
 	src/notify.o \
 	src/plans.o \
 	src/policy.o \
@@ -22,7 +21,7 @@ DATA = sql/protea_reaper--1.0.sql sql/protea_reaper--1.1.sql sql/protea_reaper--
 PGFILEDESC = "protea_reaper - in-server reaper for stale PROTEA jobs"
 
 # pg_regress: sql/<name>.sql against expected/<name>.out
-REGRESS = setup core guards settings tables labels protea security batches known_alive api plans policy doctor timestamps upgrade
+REGRESS = setup core guards settings tables labels protea security batches api plans policy doctor timestamps upgrade
 REGRESS_OPTS = --inputdir=.
 
 # pg_isolation_regress: test/isolation/specs/<name>.spec

@@ -22,11 +22,10 @@ SET client_min_messages = log;
 \set VERBOSITY terse
 
 -- The first sweep plans what it runs (and the foreign key check of the
--- audit rows): with nothing remembered, the first statement alone: jobs 1
--- and 4 are failed, 2 is alive
+-- audit rows): the first statement alone: jobs 1 and 4 are failed, 2 is
+-- alive
 SELECT protea_reaper_run_once() AS reaped;
--- Job 2 is now known alive: the plain scan of an idle sweep is planned, and
--- answers alone
+-- An idle sweep is the same statement, already planned
 SELECT protea_reaper_run_once() AS reaped;
 -- From now on nothing is planned but the calling SELECT
 SELECT protea_reaper_run_once() AS reaped;
@@ -37,9 +36,7 @@ SELECT protea_reaper_run_once() AS reaped;
 SELECT protea_reaper_run_once() AS reaped;
 
 -- Other thresholds are parameters of the same plans: a lowered timeout
--- makes job 3 a candidate (and the memory of live jobs, learnt under other
--- thresholds, is forgotten); the first statement fails it without a new
--- plan
+-- makes job 3 a candidate; the first statement fails it without a new plan
 SET protea_reaper.timeout_seconds = 1800;
 SELECT protea_reaper_run_once() AS reaped;
 RESET protea_reaper.timeout_seconds;
@@ -47,9 +44,7 @@ RESET protea_reaper.timeout_seconds;
 -- A backlog's later batches are planned at each call, for their LIMIT
 -- batch_size: with batch_size 1, job 1 made stale again is failed by the
 -- first statement and a later batch runs (and finds nothing), planned anew
--- each time.  (The second sweep, with live jobs remembered again, first
--- looks at the jobs it does not know: that statement is planned at its
--- first use.)
+-- each time.
 SET protea_reaper.batch_size = 1;
 RESET log_planner_stats;
 SELECT restale_job_1();

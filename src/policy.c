@@ -463,30 +463,3 @@ reaper_policy_for(const ReaperPolicy *policy, const char *operation,
 									  policy->max_runtime_seconds);
 	*exempt = row != NULL && row->exempt;
 }
-
-/*
- * reaper_policy_alive_key
- *		Every threshold in force, as a string: known_alive.c forgets what it
- *		learnt when this changes (until when an event keeps a job alive
- *		depends on the stall and the cap, until when a job is young on the
- *		timeout, the cap and the exemptions).  Each operation is written
- *		with its length, so that no two policies give the same key.
- */
-char *
-reaper_policy_alive_key(const ReaperPolicy *policy)
-{
-	StringInfoData key;
-
-	initStringInfo(&key);
-	appendStringInfo(&key, "%d %d %d\n", policy->timeout_seconds,
-					 policy->stall_seconds, policy->max_runtime_seconds);
-	for (int i = 0; i < policy->nrows; i++)
-	{
-		const ReaperPolicyRow *row = &policy->rows[i];
-
-		appendStringInfo(&key, "%d:%s %d %d %d %d\n", row->operation_len,
-						 row->operation, row->timeout_seconds, row->stall_seconds,
-						 row->max_runtime_seconds, (int) row->exempt);
-	}
-	return key.data;
-}

@@ -70,9 +70,6 @@ extern void reaper_policy_params(const ReaperPolicy *policy, Datum *values);
 /* The statements' threshold fragments: the settings, or a lookup in the rows */
 extern void reaper_policy_fragments(const ReaperPolicy *policy, ReaperTables *tables);
 
-/* When events stop keeping jobs alive, as a key for known_alive.c */
-extern char *reaper_policy_alive_key(const ReaperPolicy *policy);
-
 /* The thresholds that apply to operation (NULL: the settings') */
 extern void reaper_policy_for(const ReaperPolicy *policy, const char *operation,
 							  int *timeout_seconds, int *stall_seconds,

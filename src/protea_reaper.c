@@ -8,7 +8,7 @@
  * The path through the code: settings.c (configuration) -> worker.c (the
  * loop) -> sweep.c (the sweep and its only batch loop; statements.c holds
  * every statement's SQL, plans.c runs them on the tables tables.c
- * resolves, known_alive.c remembers live jobs, reaplog.c writes what
+ * resolves, policy.c reads the per-operation thresholds, reaplog.c writes what
  * committed) -> status.c (what the worker reports, in shared memory).
  * runbook.c holds every SQL-callable function.
  *

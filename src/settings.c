@@ -29,7 +29,7 @@ int			reaper_batch_size = 1000;
 char	   *reaper_job_table = NULL;
 char	   *reaper_event_table = NULL;
 bool		reaper_log_skipped = false;
-bool		reaper_remember_alive = true;
+bool		reaper_remember_alive_unused = true;
 bool		reaper_notify = true;
 
 int			reaper_interval_seconds = 60;
@@ -114,10 +114,11 @@ reaper_define_settings(void)
 							 PGC_SUSET, 0,
 							 NULL, NULL, NULL);
 
+	/* 1.1's memory of live jobs is gone; the setting stays so that it loads */
 	DefineCustomBoolVariable("protea_reaper.remember_alive",
-							 "Skip looking up again the last event of a job an earlier sweep found alive, until that event is stall_seconds old.",
-							 "Off: every sweep looks up every job past the timeout, and what was remembered is forgotten.",
-							 &reaper_remember_alive,
+							 "No effect since 1.2 (the memory of live jobs is gone).",
+							 "Kept so that a configuration that sets it still loads; it will be removed.",
+							 &reaper_remember_alive_unused,
 							 true,
 							 PGC_SUSET, 0,
 							 NULL, NULL, NULL);

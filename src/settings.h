@@ -19,7 +19,7 @@ extern int	reaper_batch_size;
 extern char *reaper_job_table;
 extern char *reaper_event_table;
 extern bool reaper_log_skipped;
-extern bool reaper_remember_alive;
+extern bool reaper_remember_alive_unused;
 extern bool reaper_notify;
 
 /* The background worker's schedule and limits (PGC_SIGHUP) */

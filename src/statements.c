@@ -32,8 +32,7 @@
  * (PolicyParam): $1 timeout_seconds, $2 stall_seconds, $3
  * max_runtime_seconds (0: no cap), $4 the bound (policy.h) and $5 the rows
  * of protea_reaper_policy as one jsonb object.  The sweep's statements go
- * on with $6 the batch's limit; the first batch's $7-$10 are described
- * there.
+ * on with $6 the batch's limit; the first batch's $7 is described there.
  */
 
 /*
@@ -80,15 +79,6 @@
 /* An event at ts keeps job j alive: it is within j's stall_seconds */
 #define RECENT_EVENT(ts) \
 	"(" ts " > now() - make_interval(secs => " STALL_J "))"
-
-/*
- * Until when an event at ts keeps job j alive (RECENT_EVENT): stall_seconds
- * later, or at its cap if that comes first
- */
-#define ALIVE_UNTIL(ts) \
-	"least(" ts " + make_interval(secs => " STALL_J ")," \
-	"      CASE WHEN " MAX_RUNTIME_J " > 0" \
-	"           THEN j.started_at + make_interval(secs => " MAX_RUNTIME_J ") END)"
 
 /* A lease keeps job j alive */
 #define NOT_LEASED \
@@ -177,43 +167,25 @@ LAST_EVENT("")
 " ORDER BY f.started_at, f.id";
 
 /*
- * Job j is known alive: remembered ($7-$9) with an event that keeps it
- * alive until after now (ALIVE_UNTIL, under the same thresholds: the memory
- * is forgotten when they change)
- */
-#define KNOWN_ALIVE \
-	"(k.id IS NOT NULL AND k.alive_until > now())"
-
-/*
  * The first batch of a sweep: the batch statement above, plus the jobs past
  * the timeout that a lease or a recent event keeps alive, from one scan of
- * the candidates.  $7-$9: the jobs an earlier sweep found alive, their
- * last events and until when those keep them alive, as remembered by
- * known_alive.c.  The events of one
- * still known alive are not looked up again, nor those of a leased job
- * (the lateral subquery's extra conditions are one-time filters, so the
- * probe is not even started); they count as alive.  A job past its cap is
- * failed whatever keeps it alive, so its last event is looked up for the
- * audit.  Rows come back failed first (kind true), then alive (kind
- * false), then one row of kind NULL with counts: the candidates judged
- * stale, and (when $10 is false, so that their log lines would not be
- * written) the alive jobs already known, which are then not returned.
+ * the candidates.  The events of a leased job are not looked up (the
+ * lateral subquery's extra conditions are one-time filters, so the probe
+ * is not even started): on PROTEA's leased workload an idle sweep reads no
+ * event.  A job past its cap is failed whatever keeps it alive, so its
+ * last event is looked up for the audit.  Rows come back failed first
+ * (kind true), then, when $7 asks for their log lines, alive (kind false),
+ * then one row of kind NULL with counts: the alive, of those the leased,
+ * and the candidates judged stale.
  */
 static const char first_sql[] =
 "WITH candidates AS MATERIALIZED ("
-"  SELECT j.id, j.operation, j.started_at,"
-"         coalesce(le.last_ts, k.last_ts) AS last_ts,"
+"  SELECT j.id, j.operation, j.started_at, le.last_ts,"
 "         CASE WHEN @LEASED@ THEN @LEASED_UNTIL@ END AS leased_until,"
 "         " STALL_J " AS stall_seconds,"
-"         CASE WHEN " KNOWN_ALIVE " THEN k.alive_until"
-"              ELSE " ALIVE_UNTIL("le.last_ts") " END AS alive_until,"
-"         " KNOWN_ALIVE " AS known,"
-"         NOT " CAPPED " AND (@LEASED@ IS TRUE OR " KNOWN_ALIVE
-"                         OR " RECENT_EVENT("le.last_ts") ") AS alive"
-"    FROM @JOB@ AS j"
-"    LEFT JOIN unnest($7::uuid[], $8::timestamptz[], $9::timestamptz[])"
-"              AS k(id, last_ts, alive_until) ON k.id = j.id "
-LAST_EVENT(" AND (" CAPPED " OR (NOT " KNOWN_ALIVE " AND " NOT_LEASED "))")
+"         NOT " CAPPED " AND (@LEASED@ IS TRUE OR " RECENT_EVENT("le.last_ts") ") AS alive"
+"    FROM @JOB@ AS j "
+LAST_EVENT(" AND (" CAPPED " OR " NOT_LEASED ")")
 "   WHERE " PAST_TIMEOUT
 "), stale AS ("
 "  SELECT " STALE_COLUMNS("c.last_ts")
@@ -225,47 +197,21 @@ LAST_EVENT(" AND (" CAPPED " OR (NOT " KNOWN_ALIVE " AND " NOT_LEASED "))")
 "   FOR UPDATE OF j SKIP LOCKED"
 "), " FAIL_AND_AUDIT
 "SELECT true AS failed, " FAILED_COLUMNS ","
-"       NULL::int4 AS stall_seconds, NULL::timestamptz AS alive_until,"
-"       NULL::timestamptz AS leased_until,"
-"       NULL::bigint AS known_alive, NULL::bigint AS judged_stale"
+"       NULL::int4 AS stall_seconds, NULL::timestamptz AS leased_until,"
+"       NULL::bigint AS alive, NULL::bigint AS leased, NULL::bigint AS judged_stale"
 "  FROM failed AS f"
 " UNION ALL "
 "SELECT false, c.id, c.operation, c.started_at, c.last_ts, NULL, NULL,"
-"       c.stall_seconds, c.alive_until, c.leased_until, NULL, NULL"
+"       c.stall_seconds, c.leased_until, NULL, NULL, NULL"
 "  FROM candidates AS c"
-" WHERE c.alive AND (NOT c.known OR $10)"
+" WHERE c.alive AND $7"
 " UNION ALL "
-"SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"
-"       count(*) FILTER (WHERE c.alive AND c.known AND NOT $10),"
+"SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"
+"       count(*) FILTER (WHERE c.alive),"
+"       count(*) FILTER (WHERE c.alive AND c.leased_until IS NOT NULL),"
 "       count(*) FILTER (WHERE c.alive IS NOT TRUE)"
 "  FROM candidates AS c"
 " ORDER BY 1 DESC, 4, 2";
-
-/*
- * The jobs that may be candidates, their ids and nothing else: when every
- * one of them is known alive or young (known_alive.c), or is found by
- * unknown_sql to be leased or no candidate after all (younger than its own
- * timeout), these two are the whole sweep.  Without exempt operations it is the bare
- * range of the index README.md recommends, (started_at) INCLUDE (id,
- * operation) WHERE status = <running>: an index-only scan.
- */
-static const char candidates_sql[] =
-"SELECT j.id FROM @JOB@ AS j"
-" WHERE " MAY_BE_CANDIDATE;
-
-/*
- * The jobs $6 (those candidates_sql found and no sweep knows about) that
- * may still be candidates: whether each is one, whether nothing but its
- * events could keep it alive (then the first statement must look at it),
- * and when one younger than its own timeout becomes a candidate.
- */
-static const char unknown_sql[] =
-"SELECT j.id, " PAST_TIMEOUT ", " CAPPED " OR " NOT_LEASED ","
-"       least(j.started_at + make_interval(secs => " TIMEOUT_J "),"
-"             CASE WHEN " MAX_RUNTIME_J " > 0"
-"                  THEN j.started_at + make_interval(secs => " MAX_RUNTIME_J ") END)"
-"  FROM @JOB@ AS j"
-" WHERE j.id = ANY ($6::uuid[]) AND " MAY_BE_CANDIDATE;
 
 /*
  * The stale jobs a sweep left: locked by another transaction (SKIP LOCKED),
@@ -419,13 +365,8 @@ static const char false_alarms_sql[] =
 
 /* Every statement, by ReaperStatement: name, text, parameters, plan kind */
 const ReaperStatementDef reaper_statements[STMT_COUNT] = {
-	[STMT_CANDIDATES] = {"candidates", candidates_sql, POLICY_NPARAMS,
-	{POLICY_ARGTYPES}, true, true},
-	[STMT_UNKNOWN] = {"unknown", unknown_sql, POLICY_NPARAMS + 1,
-	{POLICY_ARGTYPES, UUIDARRAYOID}, true, true},
 	[STMT_FIRST_BATCH] = {"first_batch", first_sql, SWEEP_NPARAMS,
-	{POLICY_ARGTYPES, INT4OID, UUIDARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID,
-	BOOLOID}, true, true},
+	{POLICY_ARGTYPES, INT4OID, BOOLOID}, true, true},
 	[STMT_LATER_BATCH] = {"later_batch", batch_sql, POLICY_NPARAMS + 1,
 	{POLICY_ARGTYPES, INT4OID}, true, false},
 	[STMT_REMAINING] = {"remaining", remaining_sql, POLICY_NPARAMS,

@@ -12,9 +12,7 @@
 /* The statements, in the order a sweep runs them, then the runbook's */
 typedef enum ReaperStatement
 {
-	STMT_CANDIDATES,			/* ids of the jobs that may be candidates */
-	STMT_UNKNOWN,				/* of those not known, which are candidates, and kept */
-	STMT_FIRST_BATCH,			/* fail a batch, count and list the alive */
+	STMT_FIRST_BATCH,			/* fail a batch, count (and list) the alive */
 	STMT_LATER_BATCH,			/* fail a batch */
 	STMT_REMAINING,				/* the stale jobs a sweep left */
 	STMT_RUNNING_JOBS,			/* protea_reaper_running_jobs() */
@@ -26,7 +24,7 @@ typedef enum ReaperStatement
 } ReaperStatement;
 
 /* Most parameters a statement takes */
-#define REAPER_MAX_PARAMS 10
+#define REAPER_MAX_PARAMS 7
 
 typedef struct ReaperStatementDef
 {
@@ -58,24 +56,9 @@ typedef enum PolicyParam
 typedef enum SweepParam
 {
 	PARAM_LIMIT = POLICY_NPARAMS,	/* $6 the batch's limit */
-	PARAM_KNOWN_IDS,			/* $7 first batch: jobs known alive */
-	PARAM_KNOWN_LAST_EVENTS,	/* $8 ... their last events */
-	PARAM_KNOWN_ALIVE_UNTIL,	/* $9 ... and until when those keep them alive */
-	PARAM_LOG_ALIVE,			/* $10 ... whether alive jobs are logged */
+	PARAM_LOG_ALIVE,			/* $7 first batch: list the alive, to log them */
 	SWEEP_NPARAMS
 } SweepParam;
-
-/* STMT_UNKNOWN's last parameter: the ids to look at */
-#define PARAM_UNKNOWN_IDS POLICY_NPARAMS
-
-/* Result columns of STMT_UNKNOWN */
-typedef enum UnknownColumn
-{
-	UNKNOWN_ID = 1,
-	UNKNOWN_CANDIDATE,			/* past its timeout or cap */
-	UNKNOWN_UNKEPT,				/* no lease (or the cap) keeps it alive */
-	UNKNOWN_CANDIDATE_FROM		/* when it is a candidate */
-} UnknownColumn;
 
 /* Result columns of STMT_LATER_BATCH: the jobs it failed */
 typedef enum BatchColumn
@@ -99,9 +82,9 @@ typedef enum FirstColumn
 	FIRST_MESSAGE,				/* a failed job's */
 	FIRST_CAPPED,
 	FIRST_STALL,				/* an alive job's stall_seconds */
-	FIRST_ALIVE_UNTIL,			/* ... and until when its last event keeps it */
 	FIRST_LEASED_UNTIL,			/* an alive job's lease, if that keeps it */
-	FIRST_KNOWN_ALIVE,			/* counts: the known alive jobs left out, */
+	FIRST_ALIVE,				/* counts: the alive, */
+	FIRST_LEASED,				/* of those the leased, */
 	FIRST_JUDGED_STALE			/* and the candidates judged stale */
 } FirstColumn;
 

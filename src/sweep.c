@@ -15,10 +15,9 @@
  * reaper_sweep() is the only batch loop: the worker passes what it does
  * between two batches (commit, and the checks that keep a backlog
  * stoppable) and its brake; a manual sweep passes nothing and runs every
- * batch in its caller's transaction.  An idle sweep is a single scan of
- * the jobs that may be candidates when all of them are known alive or
- * young (known_alive.c), or leased.  Failures are logged, and notified
- * (notify.c), only once they commit (reaplog.c).
+ * batch in its caller's transaction.  An idle sweep is the first batch's
+ * one statement, which looks up no event of a leased job.  Failures are
+ * logged, and notified (notify.c), only once they commit (reaplog.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -33,7 +32,6 @@
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
-#include "known_alive.h"
 #include "notify.h"
 #include "plans.h"
 #include "policy.h"
@@ -43,14 +41,6 @@
 
 /* The level of "Reaper skipped live job." and "Reaper skipped locked job." */
 #define SKIPPED_LOG_LEVEL (reaper_log_skipped ? LOG : DEBUG1)
-
-/*
- * Whether the last first statement in this backend found every candidate
- * kept alive by its lease: then, with nothing remembered, the idle fast
- * path can still answer by looking at the leases; otherwise trying it
- * first would only add a scan.
- */
-static bool leases_answered = false;
 
 /* A column of the current SPI result as text, "none" for NULL */
 static char *
@@ -126,161 +116,43 @@ run_later_batch(ReaperSession *session, ReaperSweepResult *result, Datum *values
 }
 
 /*
- * all_kept
- *		Whether none of the n jobs ids (that may be candidates and are not
- *		known) is a candidate that only its events could keep alive: each is
- *		leased (counted as alive), or younger than its own timeout (then
- *		remembered as such until it is not).
- */
-static bool
-all_kept(ReaperSession *session, Datum *values, Datum *ids, int n,
-		 ReaperSweepResult *result)
-{
-	Datum		args[POLICY_NPARAMS + 1];
-	uint64		leased = 0;
-
-	memcpy(args, values, POLICY_NPARAMS * sizeof(Datum));
-	args[PARAM_UNKNOWN_IDS] = PointerGetDatum(construct_array(ids, n, UUIDOID, UUID_LEN,
-															  false, TYPALIGN_CHAR));
-	reaper_execute(reaper_plan(session, STMT_UNKNOWN), args, NULL, true);
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	tuple = SPI_tuptable->vals[i];
-		bool		isnull;
-
-		if (!DatumGetBool(spi_datum(tuple, UNKNOWN_CANDIDATE, &isnull)))
-		{
-			Datum		from = spi_datum(tuple, UNKNOWN_CANDIDATE_FROM, &isnull);
-
-			if (!isnull)
-				known_alive_learn_young(DatumGetUUIDP(spi_datum(tuple, UNKNOWN_ID, &isnull)),
-										DatumGetTimestampTz(from));
-		}
-		else if (DatumGetBool(spi_datum(tuple, UNKNOWN_UNKEPT, &isnull)))
-			return false;
-		else
-			leased++;
-	}
-	result->alive += leased;
-	return true;
-}
-
-/*
- * all_known_alive
- *		The idle sweep: when every job that may be a candidate is known
- *		alive, leased, or younger than its own timeout, nothing can be
- *		stale, so the alive ones are counted from one scan of their ids (and
- *		one look at those not known), without the first statement's
- *		lookups, joins and writes.  Returns false, having done nothing the
- *		caller sees, as soon as one job is none of these, or when the live
- *		jobs' log lines are wanted (the first statement returns what those
- *		lines show).
- */
-static bool
-all_known_alive(ReaperSession *session, Datum *values, ReaperSweepResult *result)
-{
-	TimestampTz now = GetCurrentTransactionStartTimestamp();
-	Datum	   *unknown;
-	int			n_unknown = 0;
-	uint64		candidates;
-
-	/* then only the first statement can answer: do not scan twice */
-	if ((known_alive_is_empty() && !leases_answered) ||
-		message_level_is_interesting(SKIPPED_LOG_LEVEL))
-		return false;
-
-	reaper_execute(reaper_plan(session, STMT_CANDIDATES), values, NULL, true);
-	candidates = SPI_processed;
-	unknown = palloc(Max(candidates, 1) * sizeof(Datum));
-	for (uint64 i = 0; i < candidates; i++)
-	{
-		bool		isnull;
-		Datum		id = spi_datum(SPI_tuptable->vals[i], 1, &isnull);
-
-		switch (known_alive_lookup(DatumGetUUIDP(id), now))
-		{
-			case KNOWN_ALIVE:
-				result->alive++;
-				break;
-			case KNOWN_YOUNG:
-				break;
-			case KNOWN_NOTHING:
-				unknown[n_unknown++] = id;
-				break;
-		}
-	}
-	if (n_unknown > 0 && !all_kept(session, values, unknown, n_unknown, result))
-	{
-		result->alive = 0;
-		leases_answered = false;
-		return false;
-	}
-	return true;
-}
-
-/*
  * first_batch_row
- *		One row of the first statement: a failed job, an alive one (logged,
- *		and remembered if an event keeps it), or the counts.
+ *		One row of the first statement: a failed job, an alive one (to be
+ *		logged), or the counts.
  */
 static void
 first_batch_row(ReaperSweepResult *result, HeapTuple tuple)
 {
 	bool		isnull;
 	Datum		kind = spi_datum(tuple, FIRST_KIND, &isnull);
-	Datum		last_event;
-	Datum		alive_until;
-	Datum		id;
 
 	if (isnull)
 	{
-		result->alive += DatumGetInt64(spi_datum(tuple, FIRST_KNOWN_ALIVE, &isnull));
+		result->alive = DatumGetInt64(spi_datum(tuple, FIRST_ALIVE, &isnull));
+		result->leased = DatumGetInt64(spi_datum(tuple, FIRST_LEASED, &isnull));
 		result->judged_stale = DatumGetInt64(spi_datum(tuple, FIRST_JUDGED_STALE, &isnull));
-		return;
 	}
-	if (DatumGetBool(kind))
-	{
+	else if (DatumGetBool(kind))
 		log_failed(result, tuple, FIRST_ID);
-		return;
-	}
-
-	log_alive(tuple);
-	result->alive++;
-	/* a lease is read again at each sweep: only an event is remembered */
-	(void) spi_datum(tuple, FIRST_LEASED_UNTIL, &isnull);
-	if (!isnull)
-	{
-		result->leased++;
-		return;
-	}
-	last_event = spi_datum(tuple, FIRST_LAST_EVENT, &isnull);
-	alive_until = spi_datum(tuple, FIRST_ALIVE_UNTIL, &isnull);
-	id = spi_datum(tuple, FIRST_ID, &isnull);
-	if (!isnull)
-		known_alive_learn(DatumGetUUIDP(id), DatumGetTimestampTz(last_event),
-						  DatumGetTimestampTz(alive_until));
+	else
+		log_alive(tuple);
 }
 
 /*
  * run_first_batch
- *		The first batch: fail at most limit stale jobs, count (and log) the
- *		live ones, skipping the lookup of those leased or known alive.
+ *		The first batch: fail at most limit stale jobs, count the live ones
+ *		(and list them when their lines are logged), skipping the event
+ *		lookup of those leased.
  */
 static uint64
 run_first_batch(ReaperSession *session, ReaperSweepResult *result, Datum *values)
 {
 	uint64		before = result->pending;
 
-	/* now() is the transaction's start, as in the statement */
-	known_alive_current(GetCurrentTransactionStartTimestamp(), &values[PARAM_KNOWN_IDS],
-						&values[PARAM_KNOWN_LAST_EVENTS], &values[PARAM_KNOWN_ALIVE_UNTIL]);
 	values[PARAM_LOG_ALIVE] = BoolGetDatum(message_level_is_interesting(SKIPPED_LOG_LEVEL));
-
 	reaper_execute(reaper_plan(session, STMT_FIRST_BATCH), values, NULL, false);
 	for (uint64 i = 0; i < SPI_processed; i++)
 		first_batch_row(result, SPI_tuptable->vals[i]);
-	leases_answered = result->judged_stale == 0 && result->leased > 0 &&
-		result->leased == result->alive;
 	return result->pending - before;
 }
 
@@ -324,19 +196,14 @@ sweep_batch(ReaperSweepResult *result, bool first, uint64 limit)
 	reaper_policy_load(&policy);
 	result->policy_rows = policy.nrows;
 	reaper_session_begin(&session, true, &policy);
-	known_alive_start(session.tables.job_relid, session.tables.event_relid,
-					  reaper_policy_alive_key(&policy),
-					  GetCurrentTransactionStartTimestamp());
 
 	reaper_policy_params(&policy, values);
 	values[PARAM_LIMIT] = Int32GetDatum((int32) limit);
 
-	if (!first)
-		reaped = run_later_batch(&session, result, values);
-	else if (all_known_alive(&session, values, result))
-		reaped = 0;
-	else
+	if (first)
 		reaped = run_first_batch(&session, result, values);
+	else
+		reaped = run_later_batch(&session, result, values);
 
 	reaper_session_end(&session);
 	if (reaped > 0)
