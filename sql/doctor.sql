@@ -100,6 +100,52 @@ SELECT protea_reaper_run_once();
 RESET protea_reaper.max_runtime_seconds;
 SELECT "check", ok FROM protea_reaper_check() WHERE "check" = 'false alarms';
 
+-- Another reaper: PROTEA's own writes the same event names (job.timeout,
+-- job.lease_expired) without protea_reaper's mark.  Its failures are not
+-- counted as false alarms, and the doctor says a second reaper is running;
+-- events of protea_reaper 1.0 and 1.1, which carried no mark, are still
+-- recognised as its own (their messages): job 4's is a false alarm, job 1's
+-- (PROTEA's) is not
+SELECT fixture_load();
+UPDATE job SET status = 'FAILED', error_code = 'JobTimeout', finished_at = now() - '50 min'::interval
+ WHERE id IN ('00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-000000000004');
+INSERT INTO job_event (job_id, ts, level, event, message, fields) VALUES
+    ('00000000-0000-0000-0000-000000000001', now() - '50 min'::interval, 'error', 'job.timeout',
+     'Job exceeded timeout of 3600s', '{"timeout_seconds": 3600}'),
+    ('00000000-0000-0000-0000-000000000001', now() - '40 min'::interval, 'info', 'job.progress',
+     'still here', '{}'),
+    ('00000000-0000-0000-0000-000000000004', now() - '50 min'::interval, 'error', 'job.timeout',
+     'Job stalled: no activity in 1800s (started >21600s ago)',
+     '{"timeout_seconds": 21600, "stall_seconds": 1800, "last_event_ts": null}'),
+    ('00000000-0000-0000-0000-000000000004', now() - '45 min'::interval, 'info', 'job.progress',
+     'still here', '{}');
+\x on
+SELECT "check", ok, regexp_replace(regexp_replace(detail, 'silent for up to \d+ s', 'silent for up to N s'),
+                                   'the newest at [^,]+,', 'the newest at T,') AS detail,
+       CASE WHEN "check" = 'another reaper' THEN hint END AS hint
+  FROM protea_reaper_check()
+ WHERE "check" IN ('false alarms', 'another reaper');
+\x off
+
+-- An unguarded finish: a job protea_reaper failed whose silent worker came
+-- back and set SUCCEEDED by id, keeping the reaper's error_code
+SELECT fixture_load();
+SELECT protea_reaper_run_once();
+UPDATE job SET status = 'SUCCEEDED', finished_at = now()
+ WHERE id = '00000000-0000-0000-0000-000000000004';
+SELECT status, error_code FROM job WHERE id = '00000000-0000-0000-0000-000000000004';
+\x on
+SELECT "check", ok, detail, hint FROM protea_reaper_check()
+ WHERE "check" IN ('another reaper', 'unguarded finish');
+\x off
+-- The guarded finish the hint gives changes nothing on a failed job
+SELECT fixture_load();
+SELECT protea_reaper_run_once();
+UPDATE job SET status = 'SUCCEEDED', finished_at = now()
+ WHERE id = '00000000-0000-0000-0000-000000000004' AND status = 'RUNNING';
+SELECT "check", ok FROM protea_reaper_check() WHERE "check" = 'unguarded finish';
+\x on
+
 -- The event index dropped (as during a restore): said, with the fix
 BEGIN;
 DROP INDEX job_event_job_id_ts, job_event_job_id_event;

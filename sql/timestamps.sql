@@ -49,7 +49,7 @@ SELECT fixture_load();
 UPDATE job SET started_at = '-infinity', status = 'FAILED', error_code = 'JobTimeout'
  WHERE id = '00000000-0000-0000-0000-000000000004';
 INSERT INTO job_event (job_id, ts, level, event, fields) VALUES
-    ('00000000-0000-0000-0000-000000000004', now() - '1 h'::interval, 'error', 'job.timeout', '{}'),
+    ('00000000-0000-0000-0000-000000000004', now() - '1 h'::interval, 'error', 'job.timeout', '{"reaper": "protea_reaper"}'),
     ('00000000-0000-0000-0000-000000000004', now() - '30 min'::interval, 'info', 'job.progress', '{}');
 SELECT "check", ok, detail FROM protea_reaper_check() WHERE "check" = 'false alarms';
 SELECT fixture_load();

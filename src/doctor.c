@@ -524,6 +524,12 @@ typedef struct Findings
 	char	   *infinite_ids;
 	int			nalarms;
 	FalseAlarm *alarms;
+	int64		other_events;	/* another reaper's, and on how many jobs */
+	int64		other_jobs;
+	char	   *other_newest;
+	char	   *other_names;
+	int64		unguarded;		/* jobs we failed, finished since */
+	char	   *unguarded_ids;
 } Findings;
 
 static Findings findings;
@@ -557,6 +563,23 @@ spi_isnull(HeapTuple tuple, int col)
 	return isnull;
 }
 
+/* The false alarms of the current SPI result, kept in cxt */
+static void
+find_alarms(MemoryContext cxt)
+{
+	findings.alarms = MemoryContextAllocZero(cxt, (SPI_processed + 1) * sizeof(FalseAlarm));
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[i];
+
+		findings.alarms[i].operation = spi_text_in(cxt, tuple, ALARM_OPERATION);
+		findings.alarms[i].jobs = spi_int64(tuple, ALARM_JOBS);
+		findings.alarms[i].events = spi_int64(tuple, ALARM_EVENTS);
+		findings.alarms[i].silence = spi_isnull(tuple, ALARM_LONGEST_SILENCE) ? -1 :
+			spi_int64(tuple, ALARM_LONGEST_SILENCE);
+	}
+}
+
 /*
  * find
  *		Run the doctor's statements as the tables' owner, keeping what they
@@ -584,17 +607,17 @@ find(Doctor *doctor)
 
 	reaper_execute(reaper_plan(&session, STMT_FALSE_ALARMS), NULL, NULL, true);
 	findings.nalarms = (int) SPI_processed;
-	findings.alarms = MemoryContextAllocZero(cxt, (SPI_processed + 1) * sizeof(FalseAlarm));
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	tuple = SPI_tuptable->vals[i];
+	find_alarms(cxt);
 
-		findings.alarms[i].operation = spi_text_in(cxt, tuple, ALARM_OPERATION);
-		findings.alarms[i].jobs = spi_int64(tuple, ALARM_JOBS);
-		findings.alarms[i].events = spi_int64(tuple, ALARM_EVENTS);
-		findings.alarms[i].silence = spi_isnull(tuple, ALARM_LONGEST_SILENCE) ? -1 :
-			spi_int64(tuple, ALARM_LONGEST_SILENCE);
-	}
+	reaper_execute(reaper_plan(&session, STMT_OTHER_REAPER), NULL, NULL, true);
+	findings.other_events = spi_int64(SPI_tuptable->vals[0], 1);
+	findings.other_jobs = spi_int64(SPI_tuptable->vals[0], 2);
+	findings.other_newest = spi_text_in(cxt, SPI_tuptable->vals[0], 3);
+	findings.other_names = spi_text_in(cxt, SPI_tuptable->vals[0], 4);
+
+	reaper_execute(reaper_plan(&session, STMT_UNGUARDED), NULL, NULL, true);
+	findings.unguarded = spi_int64(SPI_tuptable->vals[0], 1);
+	findings.unguarded_ids = spi_text_in(cxt, SPI_tuptable->vals[0], 2);
 	reaper_session_end(&session);
 }
 
@@ -700,6 +723,34 @@ check_clock_skew(Doctor *doctor)
 	add_row(doctor, "clock skew", 0, detail.data, hint.data);
 }
 
+/*
+ * Writers that undo or duplicate the reaper's work: another reaper (PROTEA's
+ * own, still running), and a finish that overwrote a failure
+ */
+static void
+check_other_writers(Doctor *doctor)
+{
+	if (findings.other_events == 0)
+		add_row(doctor, "another reaper", 1,
+				"Every job.timeout, job.lease_expired and job.lease_expired_requeue event of the last 7 days is protea_reaper's.",
+				NULL);
+	else
+		add_row(doctor, "another reaper", 0,
+				psprintf(INT64_FORMAT " event(s) of the last 7 days (%s), on " INT64_FORMAT " job(s), the newest at %s, were written by another reaper: PROTEA's own is still running beside protea_reaper, and both judge the same jobs.",
+						 findings.other_events, findings.other_names, findings.other_jobs,
+						 findings.other_newest),
+				"Stop PROTEA's reaper (the worker started with scripts/worker.py --queue reaper) so that one reaper judges each job; its events carry no \"reaper\": \"protea_reaper\" field: SELECT job_id, ts, event, message FROM job_event WHERE event IN ('job.timeout', 'job.lease_expired', 'job.lease_expired_requeue') AND ts > now() - interval '7 days' AND NOT fields ? 'reaper' ORDER BY ts DESC;");
+
+	if (findings.unguarded == 0)
+		add_row(doctor, "unguarded finish", 1,
+				"No job protea_reaper failed in the last 7 days was given another ending since.", NULL);
+	else
+		add_row(doctor, "unguarded finish", 0,
+				psprintf(INT64_FORMAT " job(s) protea_reaper failed in the last 7 days were given another ending since (first: %s): a worker that had gone silent came back and finished its job with an update that did not check it was still running, so the job keeps the reaper's error_code beside its new status.",
+						 findings.unguarded, findings.unguarded_ids),
+				"Guard the finish in PROTEA's worker: UPDATE job SET status = 'SUCCEEDED', finished_at = now() WHERE id = :id AND status = 'RUNNING', and treat 0 rows as \"the job was failed or cancelled meanwhile\" (log it, keep the result aside) instead of overwriting it.");
+}
+
 /* What the reaper's work says: overdue jobs, clock skew, false alarms */
 static void
 check_findings(Doctor *doctor)
@@ -714,6 +765,8 @@ check_findings(Doctor *doctor)
 		add_row(doctor, "overdue jobs", -1, why, NULL);
 		add_row(doctor, "clock skew", -1, why, NULL);
 		add_row(doctor, "false alarms", -1, why, NULL);
+		add_row(doctor, "another reaper", -1, why, NULL);
+		add_row(doctor, "unguarded finish", -1, why, NULL);
 		return;
 	}
 	memset(&findings, 0, sizeof(findings));
@@ -724,6 +777,8 @@ check_findings(Doctor *doctor)
 		error_row(doctor, "overdue jobs", -1, edata);
 		add_row(doctor, "clock skew", -1, "Not checked: see overdue jobs.", NULL);
 		add_row(doctor, "false alarms", -1, "Not checked: see overdue jobs.", NULL);
+		add_row(doctor, "another reaper", -1, "Not checked: see overdue jobs.", NULL);
+		add_row(doctor, "unguarded finish", -1, "Not checked: see overdue jobs.", NULL);
 		return;
 	}
 
@@ -773,6 +828,8 @@ check_findings(Doctor *doctor)
 							 alarm->silence),
 					false_alarm_hint(doctor, alarm->operation, alarm->silence));
 	}
+
+	check_other_writers(doctor);
 }
 
 /*

@@ -114,6 +114,26 @@
 	CAPPED " AS capped, " TIMEOUT_MESSAGE " AS message"
 
 /*
+ * What every audit event protea_reaper writes carries in its fields, so
+ * that its failures can be told from another reaper's (PROTEA's own writes
+ * the same event names): {"reaper": "protea_reaper"}
+ */
+#define MARK_KEY "reaper"
+#define MARK_VALUE "protea_reaper"
+#define MARK "jsonb_build_object('" MARK_KEY "', '" MARK_VALUE "')"
+
+/*
+ * Audit event t is protea_reaper's (never NULL): marked, or written by 1.0
+ * or 1.1, which did not mark their events (an operator's fail, or a
+ * sweep's message); PROTEA's reapers write neither
+ */
+#define OURS(t) \
+	"((" t ".fields ->> '" MARK_KEY "' = '" MARK_VALUE "'" \
+	"  OR (NOT " t ".fields ? '" MARK_KEY "'" \
+	"      AND (" t ".fields ? 'manual' OR " t ".message LIKE 'Job stalled: no activity in %'" \
+	"           OR " t ".message LIKE 'Job ran past max_runtime_seconds=%'))) IS TRUE)"
+
+/*
  * The reaper's write, on the rows of CTE "stale" (STALE_COLUMNS): status
  * failed, finished_at, error_code and error_message, and exactly one audit
  * event per failed job, written from the UPDATE's RETURNING, with the
@@ -139,6 +159,7 @@
 	"         || CASE WHEN f.capped" \
 	"            THEN jsonb_build_object('max_runtime_seconds', f.max_runtime_seconds)" \
 	"            ELSE '{}'::jsonb END" \
+	"         || " MARK \
 	"    FROM failed AS f" \
 	")"
 
@@ -295,7 +316,7 @@ LAST_EVENT("")
 "         jsonb_build_object('manual', true, 'reason', $3,"
 "                            'failed_by', session_user,"
 "                            'previous_status', f.old_status,"
-"                            'last_event_ts', f.last_ts)"
+"                            'last_event_ts', f.last_ts) || " MARK
 "    FROM failed AS f"
 ")"
 "SELECT t.old_status, (SELECT f.new_status FROM failed AS f) FROM target AS t";
@@ -356,9 +377,37 @@ static const char false_alarms_sql[] =
 "  CROSS JOIN LATERAL (SELECT max(e.ts) AS last_before"
 "                        FROM @EVENT@ AS e WHERE e.job_id = t.job_id AND e.ts < t.ts) AS b"
 " WHERE t.event = 'job.timeout' AND t.ts > now() - interval '" FALSE_ALARM_WINDOW "'"
-"   AND NOT t.fields ? 'manual' AND NOT t.fields ? 'max_runtime_seconds'"
+"   AND " OURS("t") " AND NOT t.fields ? 'manual' AND NOT t.fields ? 'max_runtime_seconds'"
 "   AND j.error_code = 'JobTimeout' AND a.events > 0"
 " GROUP BY 1 ORDER BY 1";
+
+/* The events a reaper writes when it fails or re-queues a job */
+#define REAPER_EVENTS "('job.timeout', 'job.lease_expired', 'job.lease_expired_requeue')"
+
+/*
+ * Another reaper: events a reaper writes, in the last FALSE_ALARM_WINDOW,
+ * that are not protea_reaper's (OURS).  How many, on how many jobs, the
+ * newest, and each event's count.
+ */
+static const char other_reaper_sql[] =
+"SELECT count(*), count(DISTINCT t.job_id), max(t.ts),"
+"       string_agg(DISTINCT t.event, ', ')"
+"  FROM @EVENT@ AS t"
+" WHERE t.event IN " REAPER_EVENTS " AND t.ts > now() - interval '" FALSE_ALARM_WINDOW "'"
+"   AND NOT " OURS("t");
+
+/*
+ * Unguarded finishes: jobs protea_reaper failed in the last
+ * FALSE_ALARM_WINDOW that have since been given another ending
+ * (SUCCEEDED, CANCELLED) by a write that did not check they were still
+ * running.  Their count and the first ids.
+ */
+static const char unguarded_sql[] =
+"SELECT count(DISTINCT j.id), (array_agg(DISTINCT j.id))[1:5]"
+"  FROM @EVENT@ AS t"
+"  JOIN @JOB@ AS j ON j.id = t.job_id"
+" WHERE t.event IN " REAPER_EVENTS " AND t.ts > now() - interval '" FALSE_ALARM_WINDOW "'"
+"   AND " OURS("t") " AND NOT @IS_ACTIVE@ AND j.status <> @FAILED@";
 
 /* The types of PolicyParam */
 #define POLICY_ARGTYPES INT4OID, INT4OID, INT4OID, INT4OID, JSONBOID
@@ -379,4 +428,6 @@ const ReaperStatementDef reaper_statements[STMT_COUNT] = {
 	{POLICY_ARGTYPES}, false, false},
 	[STMT_CLOCK_SKEW] = {"clock_skew", clock_skew_sql, 0, {0}, false, false},
 	[STMT_FALSE_ALARMS] = {"false_alarms", false_alarms_sql, 0, {0}, false, false},
+	[STMT_OTHER_REAPER] = {"other_reaper", other_reaper_sql, 0, {0}, false, false},
+	[STMT_UNGUARDED] = {"unguarded_finish", unguarded_sql, 0, {0}, false, false},
 };

@@ -20,6 +20,8 @@ typedef enum ReaperStatement
 	STMT_OVERDUE,				/* protea_reaper_check(): old running jobs */
 	STMT_CLOCK_SKEW,			/* ... events from the future */
 	STMT_FALSE_ALARMS,			/* ... jobs failed while alive */
+	STMT_OTHER_REAPER,			/* ... another reaper's events */
+	STMT_UNGUARDED,				/* ... failed jobs finished since */
 	STMT_COUNT
 } ReaperStatement;
 

@@ -46,7 +46,7 @@ wait_row($node, 'postgres', 'worker', 't');
 is( $node->safe_psql('postgres',
 		q{SELECT string_agg("check", ', ') FROM protea_reaper_check()}),
 	'preloaded, worker, database, tables, event index, started_at index, triggers, row security, thresholds, '
-	  . 'overdue jobs, clock skew, false alarms',
+	  . 'overdue jobs, clock skew, false alarms, another reaper, unguarded finish',
 	'the doctor has a row per check, in order');
 is( row($node, 'postgres', 'preloaded'),
 	't|protea_reaper is in shared_preload_libraries.|',
