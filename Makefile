@@ -17,15 +17,16 @@ OBJS = \
 	src/worker.o
 
 EXTENSION = protea_reaper
-DATA = sql/protea_reaper--1.0.sql sql/protea_reaper--1.1.sql sql/protea_reaper--1.0--1.1.sql
+DATA = sql/protea_reaper--1.0.sql sql/protea_reaper--1.1.sql sql/protea_reaper--1.2.sql \
+	sql/protea_reaper--1.0--1.1.sql sql/protea_reaper--1.1--1.2.sql
 PGFILEDESC = "protea_reaper - in-server reaper for stale PROTEA jobs"
 
 # pg_regress: sql/<name>.sql against expected/<name>.out
-REGRESS = setup core guards settings tables labels protea security batches api plans policy doctor timestamps upgrade
+REGRESS = setup core guards settings tables labels protea security batches api plans policy doctor timestamps lease upgrade
 REGRESS_OPTS = --inputdir=.
 
 # pg_isolation_regress: test/isolation/specs/<name>.spec
-ISOLATION = complete_during_sweep event_during_sweep concurrent_sweeps locked_job delete_during_sweep fail_job_locked
+ISOLATION = complete_during_sweep event_during_sweep concurrent_sweeps locked_job delete_during_sweep fail_job_locked lease_renewal_during_sweep
 ISOLATION_OPTS = --inputdir=test/isolation
 
 # TAP: test/t/*.pl with PostgreSQL::Test::Cluster

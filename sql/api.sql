@@ -32,10 +32,11 @@ SELECT name, position('@' IN statement) = 0 AS expanded,
   FROM protea_reaper_statements();
 SELECT statement AS later_batch FROM protea_reaper_statements()
  WHERE name = 'later_batch' \gset
--- $1-$4 timeout, stall, max_runtime, bound; $5 the policy's rows; $6 the limit
-PREPARE later_batch(int, int, int, int, jsonb, int) AS :later_batch;
+-- $1-$4 timeout, stall, max_runtime, bound; $5 the policy's rows;
+-- $6 lease_grace_seconds, $7 max_lease_requeues; $8 the limit
+PREPARE later_batch(int, int, int, int, jsonb, int, int, int) AS :later_batch;
 BEGIN;
-CREATE TEMP TABLE by_hand AS EXECUTE later_batch(21600, 1800, 0, 21600, '{}', 10);
+CREATE TEMP TABLE by_hand AS EXECUTE later_batch(21600, 1800, 0, 21600, '{}', 15, 0, 10);
 SELECT right(id::text, 2) AS job, last_ts IS NULL AS no_events, message, capped FROM by_hand;
 SELECT count(*) AS failed_by_hand FROM job WHERE error_code = 'JobTimeout';
 ROLLBACK;

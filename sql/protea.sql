@@ -1,8 +1,9 @@
 --
 -- protea: what PROTEA's own tables add to the rule.  A job whose lease
 -- (leased_until, renewed by newer workers on every heartbeat) is in the
--- future is alive whatever its events say; an expired or NULL lease
--- protects nothing; a job table without the column (older PROTEA) is
+-- future is alive whatever its events say; one whose lease lapsed longer
+-- than lease_grace_seconds ago is dead (lease.sql has the rest); a NULL
+-- lease protects nothing; a job table without the column (older PROTEA) is
 -- judged by the events alone.  A reaped job frees its dedup key, and an
 -- operator's comment is not activity.
 --
@@ -39,9 +40,9 @@ SELECT protea_reaper_run_once();
 SELECT protea_reaper_run_once();
 SELECT status FROM job WHERE id = '00000000-0000-0000-0000-000000000001';
 
--- Its worker stops renewing: once the lease lapses the next sweep fails it,
--- with its last event in the audit row
-UPDATE job SET leased_until = now() - '1 s'::interval
+-- Its worker stops renewing: once the lease has lapsed longer than the
+-- grace, the next sweep fails it, with its last event in the audit row
+UPDATE job SET leased_until = now() - '1 min'::interval
  WHERE id = '00000000-0000-0000-0000-000000000001';
 RESET protea_reaper.timeout_seconds;
 RESET protea_reaper.stall_seconds;
@@ -51,12 +52,12 @@ SELECT protea_reaper_run_once();
 SELECT right(j.id::text, 2) AS job, j.status, j.error_code,
        (e.fields->>'last_event_ts')::timestamptz =
          (SELECT max(p.ts) FROM job_event p
-           WHERE p.job_id = j.id AND p.event <> 'job.timeout') AS last_event_matches
-  FROM job j JOIN job_event e ON e.job_id = j.id AND e.event = 'job.timeout'
+           WHERE p.job_id = j.id AND p.event NOT IN ('job.timeout', 'job.lease_expired')) AS last_event_matches
+  FROM job j JOIN job_event e ON e.job_id = j.id AND e.event = 'job.lease_expired'
  WHERE j.id = '00000000-0000-0000-0000-000000000001';
 
--- A lease renewed between two sweeps, while the job's memory says it is
--- alive by an event: the lease alone keeps it once the event is old
+-- A lease renewed between two sweeps keeps a job alive by its event: the
+-- lease alone keeps it once the event is old
 SELECT fixture_load();
 SELECT protea_reaper_run_once();
 UPDATE job SET leased_until = now() + '1 h'::interval
@@ -67,9 +68,8 @@ RESET protea_reaper.stall_seconds;
 SELECT right(job_id::text, 2) AS job, verdict FROM protea_reaper_running_jobs()
  WHERE job_id = '00000000-0000-0000-0000-000000000002';
 
--- Every job past the timeout leased: a new session's idle sweep counts them
--- alive from the job table alone, looking no event up (scans of job_event,
--- as in known_alive.sql)
+-- Every job past the timeout leased: an idle sweep counts them alive from
+-- the job table alone, looking no event up (scans of job_event)
 SELECT fixture_load();
 UPDATE job SET leased_until = now() + '1 h'::interval
  WHERE status = 'RUNNING' AND started_at < now() - '6 h'::interval;

@@ -1,10 +1,10 @@
 --
--- upgrade: ALTER EXTENSION protea_reaper UPDATE from 1.0 gives exactly the
--- objects of a fresh 1.1 install (functions with their signatures,
--- properties, grants and comments; the policy table with its columns,
--- constraints, grants and comments; what pg_dump keeps), keeps the grants
--- a superuser gave on the function it remakes, and the 1.1 library serves
--- a database still at 1.0.
+-- upgrade: ALTER EXTENSION protea_reaper UPDATE from 1.0 (to 1.1, then
+-- 1.2) and from 1.1 gives exactly the objects of a fresh 1.2 install
+-- (functions with their signatures, properties, grants and comments; the
+-- policy table with its columns, constraints, grants and comments; what
+-- pg_dump keeps), keeps the grants a superuser gave on the function it
+-- remakes, and the 1.2 library serves a database still at 1.0 or 1.1.
 --
 
 -- Everything an install made, one line per property
@@ -53,7 +53,7 @@ CREATE FUNCTION snapshot(label text) RETURNS void LANGUAGE sql AS $$
       FROM pg_extension WHERE extname = 'protea_reaper'
 $$;
 
--- A fresh 1.1 install
+-- A fresh 1.2 install
 DROP EXTENSION protea_reaper;
 CREATE EXTENSION protea_reaper;
 SELECT snapshot('fresh');
@@ -102,6 +102,29 @@ UNION ALL
  EXCEPT
  SELECT 'only upgraded', kind, object, description FROM installed WHERE install = 'fresh')
 ORDER BY 1, 2, 3;
+
+-- 1.1, then the update to 1.2.  Until then the 1.2 library serves 1.1's
+-- declarations: fourteen columns of running jobs, a policy of five columns
+DROP EXTENSION protea_reaper;
+CREATE EXTENSION protea_reaper VERSION '1.1';
+SELECT fixture_load();
+INSERT INTO protea_reaper_policy (operation, stall_seconds) VALUES ('insert_proteins', 7200);
+SELECT right(job_id::text, 2) AS job, verdict, stall_seconds FROM protea_reaper_running_jobs();
+BEGIN;
+SELECT protea_reaper_run_once();
+ROLLBACK;
+ALTER EXTENSION protea_reaper UPDATE;
+-- the rows stay, with 1.2's columns at their defaults
+SELECT operation, stall_seconds, max_lease_requeues, events_extend_lease FROM protea_reaper_policy;
+DELETE FROM protea_reaper_policy;
+DELETE FROM installed WHERE install = 'upgraded';
+SELECT snapshot('upgraded');
+SELECT count(*) AS differences_from_fresh FROM (
+    (SELECT kind, object, description FROM installed WHERE install = 'fresh'
+     EXCEPT SELECT kind, object, description FROM installed WHERE install = 'upgraded')
+    UNION ALL
+    (SELECT kind, object, description FROM installed WHERE install = 'upgraded'
+     EXCEPT SELECT kind, object, description FROM installed WHERE install = 'fresh')) AS d;
 
 -- A grant a superuser gave on the function the update remakes is not given
 -- again by the update (PostgreSQL would count it as the extension's own, and

@@ -748,7 +748,11 @@ check_other_writers(Doctor *doctor)
 		add_row(doctor, "unguarded finish", 0,
 				psprintf(INT64_FORMAT " job(s) protea_reaper failed in the last 7 days were given another ending since (first: %s): a worker that had gone silent came back and finished its job with an update that did not check it was still running, so the job keeps the reaper's error_code beside its new status.",
 						 findings.unguarded, findings.unguarded_ids),
-				"Guard the finish in PROTEA's worker: UPDATE job SET status = 'SUCCEEDED', finished_at = now() WHERE id = :id AND status = 'RUNNING', and treat 0 rows as \"the job was failed or cancelled meanwhile\" (log it, keep the result aside) instead of overwriting it.");
+				psprintf("Guard the finish in PROTEA's worker: UPDATE job SET status = %s, finished_at = now() WHERE id = :id AND status = %s, and treat 0 rows as \"the job was failed or cancelled meanwhile\" (log it, keep the result aside) instead of overwriting it.",
+						 /* the succeeded label in the running label's case */
+						 strcmp(doctor->tables.running_label, "running") == 0 ?
+						 "'succeeded'" : "'SUCCEEDED'",
+						 quote_literal_cstr(doctor->tables.running_label)));
 }
 
 /* What the reaper's work says: overdue jobs, clock skew, false alarms */

@@ -63,8 +63,12 @@ static const struct
 	{"stall_seconds", INT4OID},
 	{"max_runtime_seconds", INT4OID},
 	{"exempt", BOOLOID},
+	/* from 1.2 on */
+	{"max_lease_requeues", INT4OID},
+	{"events_extend_lease", BOOLOID},
 };
 #define POLICY_COLUMNS lengthof(policy_columns)
+#define POLICY_COLUMNS_1_1 5
 
 /* The extension's member table, or InvalidOid when it has none */
 static Oid
@@ -99,11 +103,11 @@ member_table(Oid extoid)
 }
 
 /*
- * The extension's oid, schema, and whether its version is 1.0 (which has
- * no policy); InvalidOid when it is not installed
+ * The extension's oid, schema, and version (1.0 has no policy, 1.1's has
+ * five columns); InvalidOid when it is not installed
  */
 static Oid
-extension_by_name(Oid *nsp, bool *is_1_0)
+extension_by_name(Oid *nsp, char **version)
 {
 	Relation	rel = table_open(ExtensionRelationId, AccessShareLock);
 	ScanKeyData key;
@@ -118,12 +122,12 @@ extension_by_name(Oid *nsp, bool *is_1_0)
 	if (HeapTupleIsValid(tuple))
 	{
 		bool		isnull;
-		Datum		version = heap_getattr(tuple, Anum_pg_extension_extversion,
-										   RelationGetDescr(rel), &isnull);
+		Datum		extversion = heap_getattr(tuple, Anum_pg_extension_extversion,
+											  RelationGetDescr(rel), &isnull);
 
 		extoid = ((Form_pg_extension) GETSTRUCT(tuple))->oid;
 		*nsp = ((Form_pg_extension) GETSTRUCT(tuple))->extnamespace;
-		*is_1_0 = !isnull && strcmp(TextDatumGetCString(version), "1.0") == 0;
+		*version = isnull ? "" : TextDatumGetCString(extversion);
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
@@ -138,12 +142,15 @@ extension_by_name(Oid *nsp, bool *is_1_0)
  *		when renamed or moved.
  */
 static Oid
-policy_relid(void)
+policy_relid(int *ncolumns)
 {
 	Oid			nsp = InvalidOid;
-	bool		is_1_0 = false;
-	Oid			extoid = extension_by_name(&nsp, &is_1_0);
+	char	   *version = "";
+	Oid			extoid = extension_by_name(&nsp, &version);
+	bool		is_1_0 = strcmp(version, "1.0") == 0;
 	Oid			relid;
+
+	*ncolumns = strcmp(version, "1.1") == 0 ? POLICY_COLUMNS_1_1 : POLICY_COLUMNS;
 
 	if (!OidIsValid(extoid))
 		return InvalidOid;
@@ -160,13 +167,16 @@ policy_relid(void)
 	return relid;
 }
 
-/* The table's first columns must be the install script's, or it is not read */
+/*
+ * The table's first ncolumns columns must be the install script's, or it is
+ * not read
+ */
 static void
-check_policy_columns(Relation rel)
+check_policy_columns(Relation rel, int ncolumns)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 
-	for (int i = 0; i < POLICY_COLUMNS; i++)
+	for (int i = 0; i < ncolumns; i++)
 	{
 		Form_pg_attribute att;
 
@@ -180,7 +190,7 @@ check_policy_columns(Relation rel)
 							RelationGetRelationName(rel), i + 1, policy_columns[i].name,
 							format_type_be(policy_columns[i].type)),
 					 errdetail("The sweep will not run without the operators' per-operation thresholds and exemptions."),
-					 errhint("Put the column back as the extension made it (ALTER TABLE ... RENAME COLUMN, or ALTER COLUMN ... TYPE): operation text, timeout_seconds integer, stall_seconds integer, max_runtime_seconds integer, exempt boolean, in that order.")));
+					 errhint("Put the column back as the extension made it (ALTER TABLE ... RENAME COLUMN, or ALTER COLUMN ... TYPE): operation text, timeout_seconds integer, stall_seconds integer, max_runtime_seconds integer, exempt boolean, max_lease_requeues integer, events_extend_lease boolean, in that order (1.1's has the first five).")));
 	}
 }
 
@@ -225,7 +235,7 @@ too_many_rows(Relation rel, int64 rows, int64 bytes)
 
 /* Read every row of the table */
 static void
-read_rows(ReaperPolicy *policy, Oid relid)
+read_rows(ReaperPolicy *policy, Oid relid, int ncolumns)
 {
 	Relation	rel = table_open(relid, AccessShareLock);
 	TupleTableSlot *slot = table_slot_create(rel, NULL);
@@ -233,7 +243,7 @@ read_rows(ReaperPolicy *policy, Oid relid)
 	int			allocated = 8;
 	int64		bytes = 0;
 
-	check_policy_columns(rel);
+	check_policy_columns(rel, ncolumns);
 	policy->rows = palloc(allocated * sizeof(ReaperPolicyRow));
 	scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
 	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
@@ -263,6 +273,14 @@ read_rows(ReaperPolicy *policy, Oid relid)
 		row->max_runtime_seconds = threshold(slot, 4);
 		exempt = slot_getattr(slot, 5, &isnull);
 		row->exempt = !isnull && DatumGetBool(exempt);
+		row->max_lease_requeues = ncolumns > 5 ? threshold(slot, 6) : -1;
+		row->events_extend_lease = false;
+		if (ncolumns > 6)
+		{
+			Datum		extend = slot_getattr(slot, 7, &isnull);
+
+			row->events_extend_lease = !isnull && DatumGetBool(extend);
+		}
 	}
 	table_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
@@ -291,7 +309,8 @@ push_threshold(JsonbParseState **state, int value)
 /*
  * rows_as_jsonb
  *		The rows as the statements' parameter $5: {operation: [timeout,
- *		stall, max_runtime, exempt]}, null where the setting applies.  The
+ *		stall, max_runtime, exempt, events_extend_lease,
+ *		max_lease_requeues]}, null where the setting applies.  The
  *		statements look each job's operation up in it (statements.c), so its
  *		element order is ELEM_OF_J's.
  */
@@ -318,6 +337,9 @@ rows_as_jsonb(const ReaperPolicy *policy)
 		v.type = jbvBool;
 		v.val.boolean = row->exempt;
 		pushJsonbValue(&state, WJB_ELEM, &v);
+		v.val.boolean = row->events_extend_lease;
+		pushJsonbValue(&state, WJB_ELEM, &v);
+		push_threshold(&state, row->max_lease_requeues);
 		pushJsonbValue(&state, WJB_END_ARRAY, NULL);
 		CHECK_FOR_INTERRUPTS();
 	}
@@ -339,14 +361,17 @@ or_setting(int value, int setting)
 void
 reaper_policy_load(ReaperPolicy *policy)
 {
-	Oid			relid = policy_relid();
+	int			ncolumns;
+	Oid			relid = policy_relid(&ncolumns);
 
 	memset(policy, 0, sizeof(ReaperPolicy));
 	policy->timeout_seconds = reaper_timeout_seconds;
 	policy->stall_seconds = reaper_stall_seconds;
 	policy->max_runtime_seconds = reaper_max_runtime_seconds;
+	policy->lease_grace_seconds = reaper_lease_grace_seconds;
+	policy->max_lease_requeues = reaper_max_lease_requeues;
 	if (OidIsValid(relid))
-		read_rows(policy, relid);
+		read_rows(policy, relid, ncolumns);
 
 	/* what the settings give an operation without a row */
 	policy->bound_seconds = policy->timeout_seconds;
@@ -382,6 +407,8 @@ reaper_policy_params(const ReaperPolicy *policy, Datum *values)
 	values[PARAM_MAX_RUNTIME] = Int32GetDatum(policy->max_runtime_seconds);
 	values[PARAM_BOUND] = Int32GetDatum(policy->bound_seconds);
 	values[PARAM_ROWS] = policy->rows_jsonb;
+	values[PARAM_GRACE] = Int32GetDatum(policy->lease_grace_seconds);
+	values[PARAM_MAX_REQUEUES] = Int32GetDatum(policy->max_lease_requeues);
 }
 
 /*
@@ -432,9 +459,18 @@ reaper_policy_fragments(const ReaperPolicy *policy, ReaperTables *tables)
 						   "coalesce(" ELEM_OF_J(2) "::pg_catalog.int4, $3)", "$3");
 	tables->exempt = "false";
 	for (int i = 0; i < policy->nrows; i++)
-		if (policy->rows[i].exempt)
-			/* a job without an operation, or without a row, is not exempt */
+	{
+		const ReaperPolicyRow *row = &policy->rows[i];
+
+		/* a job without an operation, or without a row, is not exempt */
+		if (row->exempt)
 			tables->exempt = "coalesce(" ELEM_OF_J(3) "::pg_catalog.bool, false)";
+		if (row->events_extend_lease)
+			tables->events_extend = "coalesce(" ELEM_OF_J(4) "::pg_catalog.bool, false)";
+		/* no queued label (tables.c): nothing can be re-queued */
+		if (row->max_lease_requeues >= 0 && tables->queued_label != NULL)
+			tables->max_requeues = "coalesce(" ELEM_OF_J(5) "::pg_catalog.int4, $7)";
+	}
 }
 
 /*

@@ -23,6 +23,8 @@ typedef struct ReaperPolicyRow
 	int			stall_seconds;
 	int			max_runtime_seconds;
 	bool		exempt;
+	int			max_lease_requeues; /* -1: the setting's */
+	bool		events_extend_lease;	/* recent events keep a lapsed job */
 } ReaperPolicyRow;
 
 /*
@@ -44,6 +46,8 @@ typedef struct ReaperPolicy
 	int			timeout_seconds;	/* protea_reaper.timeout_seconds */
 	int			stall_seconds;	/* protea_reaper.stall_seconds */
 	int			max_runtime_seconds;	/* protea_reaper.max_runtime_seconds */
+	int			lease_grace_seconds;	/* protea_reaper.lease_grace_seconds */
+	int			max_lease_requeues; /* protea_reaper.max_lease_requeues */
 	int			nrows;
 	ReaperPolicyRow *rows;
 

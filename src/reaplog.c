@@ -178,6 +178,26 @@ reaplog_failed_job(const char *id, const char *operation,
 }
 
 /*
+ * reaplog_requeued_job
+ *		Queue "Reaper re-queued job <id>." for the commit.
+ */
+bool
+reaplog_requeued_job(const char *id, const char *operation, const char *started_at,
+					 const char *last_event, const char *prior, const char *budget,
+					 const char *queue)
+{
+	if (lines_left <= 0)
+		return false;
+	lines_left--;
+	queue_line(true, LOG,
+			   psprintf("Reaper re-queued job %s.", id),
+			   psprintf("operation %s, started_at %s, last job_event %s; its lease expired: re-queue %d of %s, to queue %s.",
+						reaper_log_text(operation), started_at, last_event,
+						atoi(prior) + 1, budget, reaper_log_text(queue)));
+	return true;
+}
+
+/*
  * reaplog_at_commit
  *		Queue any line for the commit, after those queued before it.
  */

@@ -28,6 +28,12 @@ extern bool reaplog_failed_job(const char *id, const char *operation,
 							   const char *started_at, const char *last_event,
 							   const char *message);
 
+/* Queue "Reaper re-queued job <id>." (false: past the sweep's allowance) */
+extern bool reaplog_requeued_job(const char *id, const char *operation,
+								 const char *started_at, const char *last_event,
+								 const char *prior, const char *budget,
+								 const char *queue);
+
 /*
  * Queue a line for the transaction's commit, after its per-job lines (the
  * summary of a sweep that runs inside its caller's transaction).

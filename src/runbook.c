@@ -40,6 +40,7 @@ PG_FUNCTION_INFO_V1(protea_reaper_run_once);
 PG_FUNCTION_INFO_V1(protea_reaper_fail_job);
 PG_FUNCTION_INFO_V1(protea_reaper_running_jobs);
 PG_FUNCTION_INFO_V1(protea_reaper_running_jobs_1_1);
+PG_FUNCTION_INFO_V1(protea_reaper_running_jobs_1_2);
 PG_FUNCTION_INFO_V1(protea_reaper_statements);
 PG_FUNCTION_INFO_V1(protea_reaper_status);
 PG_FUNCTION_INFO_V1(protea_reaper_wake);
@@ -210,7 +211,7 @@ protea_reaper_fail_job(PG_FUNCTION_ARGS)
 	if (failed)
 	{
 		reaper_notify_start();
-		reaper_notify_job(uuid_text(PG_GETARG_DATUM(0)), false);
+		reaper_notify_job(uuid_text(PG_GETARG_DATUM(0)), NOTIFY_STALLED);
 		reaper_notify_send("fail_job", reason);
 	}
 	PG_RETURN_BOOL(failed);
@@ -256,11 +257,18 @@ running_jobs(FunctionCallInfo fcinfo, int ncolumns)
 	return (Datum) 0;
 }
 
-/* protea_reaper_running_jobs(), as version 1.1 of the extension declares it */
+/* protea_reaper_running_jobs(), as version 1.2 of the extension declares it */
+Datum
+protea_reaper_running_jobs_1_2(PG_FUNCTION_ARGS)
+{
+	return running_jobs(fcinfo, RUNNING_JOBS_COLUMNS);
+}
+
+/* ... as 1.1 did, until ALTER EXTENSION protea_reaper UPDATE */
 Datum
 protea_reaper_running_jobs_1_1(PG_FUNCTION_ARGS)
 {
-	return running_jobs(fcinfo, RUNNING_JOBS_COLUMNS);
+	return running_jobs(fcinfo, RUNNING_JOBS_COLUMNS_1_1);
 }
 
 /* ... and as 1.0 did, until ALTER EXTENSION protea_reaper UPDATE */

@@ -23,6 +23,8 @@
 #include "settings.h"
 
 int			reaper_timeout_seconds = 21600;
+int			reaper_lease_grace_seconds = 15;
+int			reaper_max_lease_requeues = 0;
 int			reaper_stall_seconds = 1800;
 int			reaper_max_runtime_seconds = 0;
 int			reaper_batch_size = 1000;
@@ -72,6 +74,22 @@ reaper_define_settings(void)
 							&reaper_max_runtime_seconds,
 							0, 0, INT_MAX,
 							PGC_SUSET, GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("protea_reaper.lease_grace_seconds",
+							"A running job whose leased_until is older than this is dead, whatever its started_at and (unless its policy row says otherwise) its events.",
+							"Room for the clocks of PROTEA's hosts, which stamp the lease, to run behind the database's.",
+							&reaper_lease_grace_seconds,
+							15, 0, 86400,
+							PGC_SUSET, GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("protea_reaper.max_lease_requeues",
+							"How many times a job whose lease lapsed is put back in the queue before it is failed (0: failed at once).",
+							"PROTEA's own reaper counts a job's re-queues as its job.lease_expired_requeue events, and so does this; protea_reaper_policy rows may set their own per operation.",
+							&reaper_max_lease_requeues,
+							0, 0, 1000,
+							PGC_SUSET, 0,
 							NULL, NULL, NULL);
 
 	DefineCustomBoolVariable("protea_reaper.notify",

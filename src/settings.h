@@ -15,6 +15,8 @@
 extern int	reaper_timeout_seconds;
 extern int	reaper_stall_seconds;
 extern int	reaper_max_runtime_seconds;
+extern int	reaper_lease_grace_seconds;
+extern int	reaper_max_lease_requeues;
 extern int	reaper_batch_size;
 extern char *reaper_job_table;
 extern char *reaper_event_table;

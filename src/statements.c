@@ -26,13 +26,15 @@
 #include "catalog/pg_type.h"
 
 #include "statements.h"
+#include "tables.h"
 
 /*
  * Every statement that judges jobs starts with the same parameters
  * (PolicyParam): $1 timeout_seconds, $2 stall_seconds, $3
- * max_runtime_seconds (0: no cap), $4 the bound (policy.h) and $5 the rows
- * of protea_reaper_policy as one jsonb object.  The sweep's statements go
- * on with $6 the batch's limit; the first batch's $7 is described there.
+ * max_runtime_seconds (0: no cap), $4 the bound (policy.h), $5 the rows of
+ * protea_reaper_policy as one jsonb object, $6 lease_grace_seconds and $7
+ * max_lease_requeues.  The sweep's statements go
+ * on with $8 the batch's limit; the first batch's $9 is described there.
  */
 
 /*
@@ -65,24 +67,47 @@
 	"j.started_at > '-infinity'::pg_catalog.timestamptz"
 
 /*
- * Job j is running, not exempt, and started before the bound $4, the
- * shortest timeout or cap in force: it may be a candidate.  The bound lets
- * an index on started_at find the candidates whatever the policy.
+ * Job j's lease lapsed: it ended longer than lease_grace_seconds ($6) ago.
+ * PROTEA's workers renew it at every heartbeat, so its worker is dead,
+ * whatever j's age.  (@LEASED@: the lease, with the grace, is in the
+ * future; both are false for a job with no lease, and for a job table
+ * without PROTEA's lease column.)
+ */
+#define LAPSED "@LAPSED@"
+
+/*
+ * Job j is running, not exempt, and either started before the bound $4, the
+ * shortest timeout or cap in force, or holds a lapsed lease: it may be a
+ * candidate.  The bound lets an index on started_at find the unleased
+ * candidates whatever the policy.
  */
 #define MAY_BE_CANDIDATE \
-	"@IS_RUNNING@ AND " OLDER_THAN("$4") " AND " FINITE_START " AND NOT " EXEMPT_J
+	"@IS_RUNNING@ AND NOT " EXEMPT_J \
+	" AND ((" OLDER_THAN("$4") " AND " FINITE_START ") OR " LAPSED ")"
 
-/* Job j is a candidate: running, not exempt, past its timeout or its cap */
+/*
+ * Job j is a candidate: running, not exempt, and its lease lapsed, or past
+ * its timeout or its cap
+ */
 #define PAST_TIMEOUT \
-	MAY_BE_CANDIDATE " AND (" OLDER_THAN(TIMEOUT_J) " OR " CAPPED ")"
+	MAY_BE_CANDIDATE " AND (" LAPSED " OR " OLDER_THAN(TIMEOUT_J) " OR " CAPPED ")"
 
 /* An event at ts keeps job j alive: it is within j's stall_seconds */
 #define RECENT_EVENT(ts) \
 	"(" ts " > now() - make_interval(secs => " STALL_J "))"
 
-/* A lease keeps job j alive */
+/* No lease keeps job j alive now (it has none, or it lapsed) */
 #define NOT_LEASED \
 	"@LEASED@ IS NOT TRUE"
+
+/*
+ * Job j, whose last event is at ts, is dead by its lease: it lapsed, and
+ * events do not keep it (by default they do not, as in PROTEA: a crashed
+ * sub-process can leave recent events; an operation's policy row may let
+ * them, for coordinators whose batches write the events)
+ */
+#define LEASE_DEAD(ts) \
+	"(" LAPSED " AND NOT (@EVENTS_EXTEND@ AND " RECENT_EVENT(ts) " IS TRUE))"
 
 /* Job j's newest job_event, as le.last_ts (NULL if none); cond: extra filter */
 #define LAST_EVENT(cond) \
@@ -90,13 +115,17 @@
 	"                    WHERE e.job_id = j.id" cond \
 	"                    ORDER BY e.ts DESC LIMIT 1) AS le ON true"
 
-/* Job j, with its last event le.last_ts, is stale: the README's rule */
+/*
+ * Job j, with its last event le.last_ts, is stale: the README's rule.  Past
+ * its cap; or dead by its lease; or, holding no lease at all, past its
+ * timeout without a recent event.
+ */
 #define IS_STALE \
 	PAST_TIMEOUT \
-	" AND (" CAPPED " OR (" NOT_LEASED \
-	" AND " RECENT_EVENT("le.last_ts") " IS NOT TRUE))"
+	" AND (" CAPPED " OR " LEASE_DEAD("le.last_ts") \
+	"      OR (@LEASED_UNTIL@ IS NULL AND " RECENT_EVENT("le.last_ts") " IS NOT TRUE))"
 
-/* Why job j is failed, as its error_message */
+/* Why job j is failed, as its error_message, if its lease is not the cause */
 #define TIMEOUT_MESSAGE \
 	"CASE WHEN " CAPPED \
 	"     THEN format('Job ran past max_runtime_seconds=%s (started >%ss ago)', " \
@@ -107,11 +136,28 @@
 	"     ELSE format('Job stalled: no activity in %ss (started >%ss ago)', " \
 	STALL_J ", " TIMEOUT_J ") END"
 
-/* The columns of CTE "stale", for job j whose last event is last_ts */
+/* The re-queues of job j so far: its job.lease_expired_requeue events, as PROTEA counts */
+#define REQUEUES_SO_FAR \
+	"(SELECT count(*) FROM @EVENT@ AS e" \
+	"  WHERE e.job_id = j.id AND e.event = 'job.lease_expired_requeue')"
+
+/*
+ * The columns of CTE "stale", for job j whose last event is last_ts: its
+ * thresholds, and what fails it.  lease: dead by its lease (the lease
+ * decides, before the cap), with prior_requeues and max_requeues for the
+ * budget (REQUEUE_OF_S); capped: past its cap, its lease alive.
+ */
 #define STALE_COLUMNS(last_ts) \
-	"j.id, " last_ts " AS last_ts, " TIMEOUT_J " AS timeout_seconds, " \
+	"j.id, j.started_at, " last_ts " AS last_ts, " TIMEOUT_J " AS timeout_seconds, " \
 	STALL_J " AS stall_seconds, " MAX_RUNTIME_J " AS max_runtime_seconds, " \
-	CAPPED " AS capped, " TIMEOUT_MESSAGE " AS message"
+	LEASE_DEAD(last_ts) " AS lease, " \
+	"CASE WHEN " LEASE_DEAD(last_ts) " THEN " REQUEUES_SO_FAR " ELSE 0 END AS prior_requeues, " \
+	"@MAX_REQUEUES@ AS max_requeues, @QUEUE_NAME@ AS queue_name, " \
+	"NOT " LEASE_DEAD(last_ts) " AND " CAPPED " AS capped, " \
+	"CASE WHEN " LEASE_DEAD(last_ts) \
+	"     THEN format('Lease expired: no heartbeat since %s (lease_grace_seconds=%s)', " \
+	"@LEASED_UNTIL@, $6)" \
+	"     ELSE " TIMEOUT_MESSAGE " END AS message"
 
 /*
  * What every audit event protea_reaper writes carries in its fields, so
@@ -134,38 +180,64 @@
 	"           OR " t ".message LIKE 'Job ran past max_runtime_seconds=%'))) IS TRUE)"
 
 /*
- * The reaper's write, on the rows of CTE "stale" (STALE_COLUMNS): status
- * failed, finished_at, error_code and error_message, and exactly one audit
- * event per failed job, written from the UPDATE's RETURNING, with the
- * thresholds that failed it.  The UPDATE checks status again in the same
- * statement, so a job that finished meanwhile is never overwritten.
- * Defines CTEs "failed" and "audit".
+ * The reaper's write, on the rows of CTE "stale" (STALE_COLUMNS), and
+ * exactly one audit event per job, written from the UPDATE's RETURNING.  A
+ * job whose lease lapsed goes back to the queue while its re-queue budget
+ * lasts (REQUEUE_OF_S: status queued, started_at and leased_until NULL,
+ * event job.lease_expired_requeue, level warning, with PROTEA's fields);
+ * past it, it fails with error_code lease_expired (job.lease_expired).
+ * Any other is failed with JobTimeout (job.timeout, with the thresholds
+ * that failed it).  The UPDATE checks status again in the same statement,
+ * so a job that finished meanwhile is never overwritten.  Defines CTEs
+ * "failed" and "audit".
  */
 #define FAIL_AND_AUDIT \
 	"failed AS (" \
 	"  UPDATE @JOB@ AS j" \
-	"     SET status = @FAILED@, finished_at = now()," \
-	"         error_code = 'JobTimeout', error_message = s.message" \
+	"     SET status = CASE WHEN " REQUEUE_OF_S " THEN @QUEUED@ ELSE @FAILED@ END," \
+	"         finished_at = CASE WHEN " REQUEUE_OF_S " THEN j.finished_at ELSE now() END," \
+	"         started_at = CASE WHEN " REQUEUE_OF_S " THEN NULL ELSE j.started_at END" \
+	"         @CLEAR_LEASE@," \
+	"         error_code = CASE WHEN " REQUEUE_OF_S " THEN j.error_code" \
+	"                           WHEN s.lease THEN 'lease_expired' ELSE 'JobTimeout' END," \
+	"         error_message = CASE WHEN " REQUEUE_OF_S " THEN j.error_message ELSE s.message END" \
 	"    FROM stale AS s" \
 	"   WHERE j.id = s.id AND @IS_RUNNING@" \
-	"  RETURNING j.id, j.operation, j.started_at, s.last_ts, s.message, s.capped," \
-	"            s.timeout_seconds, s.stall_seconds, s.max_runtime_seconds" \
+	"  RETURNING j.id, j.operation, s.started_at, s.last_ts, s.message, s.capped," \
+	"            s.lease, " REQUEUE_OF_S " AS requeue, s.queue_name, s.prior_requeues," \
+	"            s.max_requeues, s.timeout_seconds, s.stall_seconds, s.max_runtime_seconds" \
 	"), audit AS (" \
 	"  INSERT INTO @EVENT@ (job_id, ts, level, event, message, fields)" \
-	"  SELECT f.id, now(), 'error', 'job.timeout', f.message," \
-	"         jsonb_build_object('timeout_seconds', f.timeout_seconds," \
-	"                            'stall_seconds', f.stall_seconds," \
-	"                            'last_event_ts', f.last_ts)" \
-	"         || CASE WHEN f.capped" \
-	"            THEN jsonb_build_object('max_runtime_seconds', f.max_runtime_seconds)" \
-	"            ELSE '{}'::jsonb END" \
+	"  SELECT f.id, now(), CASE WHEN f.requeue THEN 'warning' ELSE 'error' END," \
+	"         CASE WHEN f.requeue THEN 'job.lease_expired_requeue'" \
+	"              WHEN f.lease THEN 'job.lease_expired' ELSE 'job.timeout' END," \
+	"         CASE WHEN f.requeue" \
+	"              THEN format('Lease expired; re-enqueued attempt %s/%s', f.prior_requeues + 1, f.max_requeues)" \
+	"              ELSE f.message END," \
+	"         CASE WHEN f.requeue" \
+	"              THEN jsonb_build_object('prior_requeues', f.prior_requeues," \
+	"                                      'max_requeues', f.max_requeues," \
+	"                                      'last_event_ts', f.last_ts)" \
+	"              WHEN f.lease" \
+	"              THEN jsonb_build_object('prior_requeues', f.prior_requeues," \
+	"                                      'max_requeues', f.max_requeues," \
+	"                                      'timeout_seconds', f.timeout_seconds," \
+	"                                      'stall_seconds', f.stall_seconds," \
+	"                                      'last_event_ts', f.last_ts)" \
+	"              ELSE jsonb_build_object('timeout_seconds', f.timeout_seconds," \
+	"                                      'stall_seconds', f.stall_seconds," \
+	"                                      'last_event_ts', f.last_ts)" \
+	"                   || CASE WHEN f.capped" \
+	"                      THEN jsonb_build_object('max_runtime_seconds', f.max_runtime_seconds)" \
+	"                      ELSE '{}'::jsonb END END" \
 	"         || " MARK \
 	"    FROM failed AS f" \
 	")"
 
-/* What a batch returns of each job it failed (BatchColumn) */
+/* What a batch returns of each job it failed or re-queued (BatchColumn) */
 #define FAILED_COLUMNS \
-	"f.id, f.operation, f.started_at, f.last_ts, f.message, f.capped"
+	"f.id, f.operation, f.started_at, f.last_ts, f.message, f.capped, f.lease, f.requeue," \
+	" f.queue_name, f.prior_requeues, f.max_requeues"
 
 /*
  * The batch statement: fail at most batch_size stale jobs.
@@ -181,7 +253,7 @@ static const char batch_sql[] =
 "    FROM @JOB@ AS j "
 LAST_EVENT("")
 "   WHERE " IS_STALE
-"   LIMIT $6"
+"   LIMIT $8"
 "   FOR UPDATE OF j SKIP LOCKED"
 "), " FAIL_AND_AUDIT
 "SELECT " FAILED_COLUMNS " FROM failed AS f"
@@ -195,7 +267,7 @@ LAST_EVENT("")
  * is not even started): on PROTEA's leased workload an idle sweep reads no
  * event.  A job past its cap is failed whatever keeps it alive, so its
  * last event is looked up for the audit.  Rows come back failed first
- * (kind true), then, when $7 asks for their log lines, alive (kind false),
+ * (kind true), then, when $9 asks for their log lines, alive (kind false),
  * then one row of kind NULL with counts: the alive, of those the leased,
  * and the candidates judged stale.
  */
@@ -204,7 +276,8 @@ static const char first_sql[] =
 "  SELECT j.id, j.operation, j.started_at, le.last_ts,"
 "         CASE WHEN @LEASED@ THEN @LEASED_UNTIL@ END AS leased_until,"
 "         " STALL_J " AS stall_seconds,"
-"         NOT " CAPPED " AND (@LEASED@ IS TRUE OR " RECENT_EVENT("le.last_ts") ") AS alive"
+"         NOT " CAPPED " AND NOT " LEASE_DEAD("le.last_ts")
+"         AND (@LEASED@ IS TRUE OR " RECENT_EVENT("le.last_ts") ") AS alive"
 "    FROM @JOB@ AS j "
 LAST_EVENT(" AND (" CAPPED " OR " NOT_LEASED ")")
 "   WHERE " PAST_TIMEOUT
@@ -214,7 +287,7 @@ LAST_EVENT(" AND (" CAPPED " OR " NOT_LEASED ")")
 "   WHERE c.alive IS NOT TRUE"
 "     AND " PAST_TIMEOUT
 "     AND (" CAPPED " OR " NOT_LEASED ")"
-"   LIMIT $6"
+"   LIMIT $8"
 "   FOR UPDATE OF j SKIP LOCKED"
 "), " FAIL_AND_AUDIT
 "SELECT true AS failed, " FAILED_COLUMNS ","
@@ -222,12 +295,12 @@ LAST_EVENT(" AND (" CAPPED " OR " NOT_LEASED ")")
 "       NULL::bigint AS alive, NULL::bigint AS leased, NULL::bigint AS judged_stale"
 "  FROM failed AS f"
 " UNION ALL "
-"SELECT false, c.id, c.operation, c.started_at, c.last_ts, NULL, NULL,"
-"       c.stall_seconds, c.leased_until, NULL, NULL, NULL"
+"SELECT false, c.id, c.operation, c.started_at, c.last_ts, NULL, NULL, NULL, NULL, NULL,"
+"       NULL, NULL, c.stall_seconds, c.leased_until, NULL, NULL, NULL"
 "  FROM candidates AS c"
-" WHERE c.alive AND $7"
+" WHERE c.alive AND $9"
 " UNION ALL "
-"SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"
+"SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"
 "       count(*) FILTER (WHERE c.alive),"
 "       count(*) FILTER (WHERE c.alive AND c.leased_until IS NOT NULL),"
 "       count(*) FILTER (WHERE c.alive IS NOT TRUE)"
@@ -264,12 +337,14 @@ LAST_EVENT("")
  * Every running job, with the verdict a sweep would reach on it now (the
  * same rules, in the order that decides; a lease or event at +infinity
  * keeps a job alive for ever, and the verdict says so), the thresholds
- * that apply to it, and its running children.
+ * that apply to it, its running children, and (1.2) how long ago its
+ * lease lapsed, its re-queues so far and its budget.
  */
 static const char list_sql[] =
 "SELECT j.id::uuid, j.operation::text, j.started_at, le.last_ts,"
 "       " SINCE("j.started_at") ", " SINCE("le.last_ts") ","
-"       CASE WHEN j.started_at IS NULL THEN 'no started_at'"
+"       CASE WHEN NOT " EXEMPT_J " AND " LEASE_DEAD("le.last_ts") " THEN 'lease lapsed'"
+"            WHEN j.started_at IS NULL THEN 'no started_at'"
 "            WHEN NOT isfinite(j.started_at) THEN 'infinite started_at'"
 "            WHEN " EXEMPT_J " THEN 'exempt'"
 "            WHEN " CAPPED " THEN 'capped'"
@@ -283,7 +358,10 @@ static const char list_sql[] =
 "       CASE WHEN NOT " EXEMPT_J " THEN " TIMEOUT_J " END,"
 "       CASE WHEN NOT " EXEMPT_J " THEN " STALL_J " END,"
 "       CASE WHEN NOT " EXEMPT_J " AND " MAX_RUNTIME_J " > 0 THEN " MAX_RUNTIME_J " END,"
-"       @PARENT_ID@, ch.running, ch.last_ts"
+"       @PARENT_ID@, ch.running, ch.last_ts,"
+"       CASE WHEN " LAPSED " AND isfinite(@LEASED_UNTIL@) THEN now() - @LEASED_UNTIL@ END,"
+"       " REQUEUES_SO_FAR ","
+"       CASE WHEN NOT " EXEMPT_J " THEN @MAX_REQUEUES@ END"
 "  FROM @JOB@ AS j "
 LAST_EVENT("")
 " CROSS JOIN LATERAL (SELECT j.id) AS coordinator(id) "
@@ -410,7 +488,7 @@ static const char unguarded_sql[] =
 "   AND " OURS("t") " AND NOT @IS_ACTIVE@ AND j.status <> @FAILED@";
 
 /* The types of PolicyParam */
-#define POLICY_ARGTYPES INT4OID, INT4OID, INT4OID, INT4OID, JSONBOID
+#define POLICY_ARGTYPES INT4OID, INT4OID, INT4OID, INT4OID, JSONBOID, INT4OID, INT4OID
 
 /* Every statement, by ReaperStatement: name, text, parameters, plan kind */
 const ReaperStatementDef reaper_statements[STMT_COUNT] = {

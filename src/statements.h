@@ -26,7 +26,7 @@ typedef enum ReaperStatement
 } ReaperStatement;
 
 /* Most parameters a statement takes */
-#define REAPER_MAX_PARAMS 7
+#define REAPER_MAX_PARAMS 9
 
 typedef struct ReaperStatementDef
 {
@@ -51,44 +51,49 @@ typedef enum PolicyParam
 	PARAM_MAX_RUNTIME,			/* $3 protea_reaper.max_runtime_seconds */
 	PARAM_BOUND,				/* $4 the shortest timeout or cap in force */
 	PARAM_ROWS,					/* $5 protea_reaper_policy's rows, jsonb */
+	PARAM_GRACE,				/* $6 protea_reaper.lease_grace_seconds */
+	PARAM_MAX_REQUEUES,			/* $7 protea_reaper.max_lease_requeues */
 	POLICY_NPARAMS
 } PolicyParam;
 
 /* The sweep's statements go on with these */
 typedef enum SweepParam
 {
-	PARAM_LIMIT = POLICY_NPARAMS,	/* $6 the batch's limit */
-	PARAM_LOG_ALIVE,			/* $7 first batch: list the alive, to log them */
+	PARAM_LIMIT = POLICY_NPARAMS,	/* $8 the batch's limit */
+	PARAM_LOG_ALIVE,			/* $9 first batch: list the alive, to log them */
 	SWEEP_NPARAMS
 } SweepParam;
 
-/* Result columns of STMT_LATER_BATCH: the jobs it failed */
+/* Result columns of STMT_LATER_BATCH: the jobs it failed or re-queued */
 typedef enum BatchColumn
 {
 	BATCH_ID = 1,
 	BATCH_OPERATION,
 	BATCH_STARTED_AT,
 	BATCH_LAST_EVENT,
-	BATCH_MESSAGE,				/* its error_message */
-	BATCH_CAPPED				/* failed by the runtime cap */
+	BATCH_MESSAGE,				/* its error_message, if failed */
+	BATCH_CAPPED,				/* failed by the runtime cap */
+	BATCH_LEASE,				/* dead by its lapsed lease */
+	BATCH_REQUEUE,				/* ... and put back in the queue */
+	BATCH_QUEUE,				/* its queue_name */
+	BATCH_PRIOR_REQUEUES,		/* its re-queues before this one */
+	BATCH_MAX_REQUEUES			/* its budget */
 } BatchColumn;
 
-/* Result columns of STMT_FIRST_BATCH */
+/* Result columns of STMT_FIRST_BATCH: kind, then BatchColumn's, then these */
 typedef enum FirstColumn
 {
 	FIRST_KIND = 1,				/* true failed, false alive, NULL counts */
-	FIRST_ID,
-	FIRST_OPERATION,
-	FIRST_STARTED_AT,
-	FIRST_LAST_EVENT,
-	FIRST_MESSAGE,				/* a failed job's */
-	FIRST_CAPPED,
-	FIRST_STALL,				/* an alive job's stall_seconds */
+	FIRST_ID,					/* FIRST_ID .. : BatchColumn's, shifted by one */
+	FIRST_STALL = FIRST_ID + BATCH_MAX_REQUEUES,	/* an alive job's stall_seconds */
 	FIRST_LEASED_UNTIL,			/* an alive job's lease, if that keeps it */
 	FIRST_ALIVE,				/* counts: the alive, */
 	FIRST_LEASED,				/* of those the leased, */
 	FIRST_JUDGED_STALE			/* and the candidates judged stale */
 } FirstColumn;
+
+/* An alive row's column of STMT_FIRST_BATCH, by BatchColumn */
+#define FIRST_COLUMN(batch_column) (FIRST_ID + (batch_column) - BATCH_ID)
 
 /* Result columns of STMT_REMAINING, and how many ids it lists */
 typedef enum RemainingColumn
@@ -100,9 +105,11 @@ typedef enum RemainingColumn
 
 /*
  * protea_reaper_running_jobs()'s columns, as STMT_RUNNING_JOBS returns them:
- * 1.1's, of which 1.0's function returns the first eight
+ * 1.2's, of which 1.1's function returns the first 14 and 1.0's the first
+ * eight
  */
-#define RUNNING_JOBS_COLUMNS 14
+#define RUNNING_JOBS_COLUMNS 17
+#define RUNNING_JOBS_COLUMNS_1_1 14
 #define RUNNING_JOBS_COLUMNS_1_0 8
 
 /* Result columns of STMT_FAIL_JOB */

@@ -58,24 +58,55 @@ spi_datum(HeapTuple tuple, int col, bool *isnull)
 	return SPI_getbinval(tuple, SPI_tuptable->tupdesc, col, isnull);
 }
 
+/* A boolean column of a batch's row, by BatchColumn, from id_col on */
+static bool
+batch_bool(HeapTuple tuple, int id_col, BatchColumn col)
+{
+	bool		isnull;
+	Datum		value = spi_datum(tuple, id_col + col - BATCH_ID, &isnull);
+
+	return !isnull && DatumGetBool(value);
+}
+
+/* A column of a batch's row as text, by BatchColumn, from id_col on */
+#define BATCH_TEXT(tuple, id_col, col) spi_text(tuple, (id_col) + (col) - BATCH_ID)
+
 /*
- * Count one job a batch failed, queue its line and its notification, from
- * the columns id_col onwards (BatchColumn's order)
+ * Count one job a batch failed or re-queued, queue its line and its
+ * notification, from the columns id_col onwards (BatchColumn's order)
  */
 static void
 log_failed(ReaperSweepResult *result, HeapTuple tuple, int id_col)
 {
-	bool		isnull;
-	bool		capped = DatumGetBool(spi_datum(tuple, id_col + BATCH_CAPPED - BATCH_ID,
-												&isnull));
+	const char *id = BATCH_TEXT(tuple, id_col, BATCH_ID);
+	bool		logged;
 
 	result->pending++;
-	reaper_notify_job(spi_text(tuple, id_col), capped);
-	if (!reaplog_failed_job(spi_text(tuple, id_col),
-							spi_text(tuple, id_col + BATCH_OPERATION - BATCH_ID),
-							spi_text(tuple, id_col + BATCH_STARTED_AT - BATCH_ID),
-							spi_text(tuple, id_col + BATCH_LAST_EVENT - BATCH_ID),
-							spi_text(tuple, id_col + BATCH_MESSAGE - BATCH_ID)))
+	if (batch_bool(tuple, id_col, BATCH_REQUEUE))
+	{
+		char	   *queue = SPI_getvalue(tuple, SPI_tuptable->tupdesc,
+										 id_col + BATCH_QUEUE - BATCH_ID);
+
+		result->pending_requeued++;
+		reaper_notify_requeued(id, queue);
+		logged = reaplog_requeued_job(id, BATCH_TEXT(tuple, id_col, BATCH_OPERATION),
+									  BATCH_TEXT(tuple, id_col, BATCH_STARTED_AT),
+									  BATCH_TEXT(tuple, id_col, BATCH_LAST_EVENT),
+									  BATCH_TEXT(tuple, id_col, BATCH_PRIOR_REQUEUES),
+									  BATCH_TEXT(tuple, id_col, BATCH_MAX_REQUEUES),
+									  queue ? queue : "none");
+	}
+	else
+	{
+		reaper_notify_job(id, batch_bool(tuple, id_col, BATCH_LEASE) ? NOTIFY_LEASE_EXPIRED :
+						  batch_bool(tuple, id_col, BATCH_CAPPED) ? NOTIFY_CAPPED :
+						  NOTIFY_STALLED);
+		logged = reaplog_failed_job(id, BATCH_TEXT(tuple, id_col, BATCH_OPERATION),
+									BATCH_TEXT(tuple, id_col, BATCH_STARTED_AT),
+									BATCH_TEXT(tuple, id_col, BATCH_LAST_EVENT),
+									BATCH_TEXT(tuple, id_col, BATCH_MESSAGE));
+	}
+	if (!logged)
 		result->pending_unlogged++;
 }
 
@@ -88,17 +119,17 @@ log_alive(HeapTuple tuple)
 				(errmsg("Reaper skipped live job."),
 				 errdetail("job %s, operation %s, started_at %s, is leased until %s.",
 						   spi_text(tuple, FIRST_ID),
-						   reaper_log_text(spi_text(tuple, FIRST_OPERATION)),
-						   spi_text(tuple, FIRST_STARTED_AT),
+						   reaper_log_text(spi_text(tuple, FIRST_COLUMN(BATCH_OPERATION))),
+						   spi_text(tuple, FIRST_COLUMN(BATCH_STARTED_AT)),
 						   spi_text(tuple, FIRST_LEASED_UNTIL))));
 	else
 		ereport(SKIPPED_LOG_LEVEL,
 				(errmsg("Reaper skipped live job."),
 				 errdetail("job %s, operation %s, started_at %s, last job_event %s is within stall_seconds=%s.",
 						   spi_text(tuple, FIRST_ID),
-						   reaper_log_text(spi_text(tuple, FIRST_OPERATION)),
-						   spi_text(tuple, FIRST_STARTED_AT),
-						   spi_text(tuple, FIRST_LAST_EVENT),
+						   reaper_log_text(spi_text(tuple, FIRST_COLUMN(BATCH_OPERATION))),
+						   spi_text(tuple, FIRST_COLUMN(BATCH_STARTED_AT)),
+						   spi_text(tuple, FIRST_COLUMN(BATCH_LAST_EVENT)),
 						   spi_text(tuple, FIRST_STALL))));
 }
 
@@ -269,8 +300,9 @@ void
 reaper_sweep_ended_batch(ReaperSweepResult *result)
 {
 	result->reaped += result->pending;
+	result->requeued += result->pending_requeued;
 	result->unlogged += result->pending_unlogged;
-	result->pending = result->pending_unlogged = 0;
+	result->pending = result->pending_requeued = result->pending_unlogged = 0;
 	reaper_notify_batch_ended();
 }
 
@@ -325,11 +357,15 @@ reaper_sweep(ReaperSweepResult *result, const ReaperSweepHooks *hooks)
 
 /* What a summary line says besides the count */
 static char *
-summary_detail(const ReaperSweepResult *result, uint64 reaped, uint64 unlogged)
+summary_detail(const ReaperSweepResult *result, uint64 reaped, uint64 requeued,
+			   uint64 unlogged)
 {
 	StringInfoData detail;
 
 	initStringInfo(&detail);
+	if (requeued > 0)
+		appendStringInfo(&detail, UINT64_FORMAT " re-queued (their leases expired), " UINT64_FORMAT " failed; ",
+						 requeued, reaped - requeued);
 	if (result->used_first[0] == '\0')
 	{
 		appendStringInfo(&detail, "timeout_seconds=%d, stall_seconds=%d", reaper_timeout_seconds,
@@ -377,7 +413,8 @@ brake_warning(const ReaperSweepResult *result)
 void
 reaper_sweep_report(const ReaperSweepResult *result)
 {
-	char	   *detail = summary_detail(result, result->reaped, result->unlogged);
+	char	   *detail = summary_detail(result, result->reaped, result->requeued,
+										result->unlogged);
 
 	if (result->reaped > 0)
 		ereport(LOG,
@@ -402,6 +439,7 @@ reaper_sweep_report_at_commit(const ReaperSweepResult *result)
 {
 	uint64		reaped = result->reaped + result->pending;
 	char	   *detail = summary_detail(result, reaped,
+										result->requeued + result->pending_requeued,
 										result->unlogged + result->pending_unlogged);
 
 	if (reaped > 0)

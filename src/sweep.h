@@ -18,9 +18,11 @@
 /* What one sweep did */
 typedef struct ReaperSweepResult
 {
-	uint64		reaped;			/* jobs failed in batches that ended */
-	uint64		unlogged;		/* of those, failed without a line of their own */
-	uint64		pending;		/* jobs failed in the batch not yet ended */
+	uint64		reaped;			/* jobs failed or re-queued in batches that ended */
+	uint64		requeued;		/* of those, re-queued */
+	uint64		unlogged;		/* of those, without a line of their own */
+	uint64		pending;		/* jobs failed or re-queued in the batch not yet ended */
+	uint64		pending_requeued;
 	uint64		pending_unlogged;
 	uint64		alive;			/* past the timeout, kept by a lease or event */
 	uint64		leased;			/* of those, kept by a lease (first batch) */

@@ -77,8 +77,8 @@ static const ReaperColumn job_columns[] = {
 static const ReaperColumn event_columns[] = {
 	{"job_id", UUIDOID, 0},
 	{"ts", TIMESTAMPTZOID, 0},
-	{"level", TEXTOID, 5},		/* 'error' */
-	{"event", TEXTOID, 11},		/* 'job.timeout' */
+	{"level", TEXTOID, 7},		/* 'warning' */
+	{"event", TEXTOID, 25},		/* 'job.lease_expired_requeue' */
 	{"message", TEXTOID, ERROR_MESSAGE_MIN_CHARS},
 	{"fields", JSONBOID, 0},
 	{NULL, InvalidOid, 0}
@@ -327,7 +327,12 @@ resolve_enum_labels(ReaperTables *tables, Oid typid)
 	tables->failed_label = pstrdup(failed);
 	tables->queued_label = queued ? pstrdup(queued) : NULL;
 	tables->is_running = psprintf("j.status = %s", quote_literal_cstr(running));
-	tables->failed_value = quote_literal_cstr(failed);
+	/* typed, so that a CASE of two of them is still of the status type */
+	tables->failed_value = psprintf("%s::%s", quote_literal_cstr(failed),
+									format_type_be_qualified(typid));
+	tables->queued_value = queued ? psprintf("%s::%s", quote_literal_cstr(queued),
+											 format_type_be_qualified(typid)) :
+		tables->failed_value;
 	if (queued != NULL)
 		tables->is_active = psprintf("j.status IN (%s, %s)",
 									 quote_literal_cstr(running),
@@ -350,6 +355,7 @@ resolve_text_labels(ReaperTables *tables)
 	tables->queued_label = "queued";
 	tables->is_running = "pg_catalog.lower(j.status) = 'running'";
 	tables->failed_value = "CASE WHEN j.status = pg_catalog.upper(j.status) THEN 'FAILED' ELSE 'failed' END";
+	tables->queued_value = "CASE WHEN j.status = pg_catalog.upper(j.status) THEN 'QUEUED' ELSE 'queued' END";
 	tables->is_active = "pg_catalog.lower(j.status) IN ('running', 'queued')";
 }
 
@@ -389,7 +395,9 @@ resolve_lease(ReaperTables *tables)
 
 	tables->has_lease = false;
 	tables->leased = "false";
+	tables->lapsed = "false";
 	tables->leased_until = "NULL::pg_catalog.timestamptz";
+	tables->clear_lease = "";
 	if (attnum == InvalidAttrNumber)
 		return;
 
@@ -403,8 +411,26 @@ resolve_lease(ReaperTables *tables)
 				 errhint("Change the column to timestamptz, or set protea_reaper.job_table to PROTEA's job table.")));
 
 	tables->has_lease = true;
-	tables->leased = "(j." LEASE_COLUMN " > now())";
+	/* $6: protea_reaper.lease_grace_seconds (statements.h, PARAM_GRACE) */
+	tables->leased = "(j." LEASE_COLUMN " > now() - make_interval(secs => $6))";
+	tables->lapsed = "((j." LEASE_COLUMN " <= now() - make_interval(secs => $6)) IS TRUE)";
+	tables->clear_lease = ", " LEASE_COLUMN " = CASE WHEN " REQUEUE_OF_S " THEN NULL ELSE j." LEASE_COLUMN " END";
 	tables->leased_until = "j." LEASE_COLUMN;
+}
+
+/*
+ * resolve_queue_name
+ *		The broker queue a re-queued job goes back to, for the notification
+ *		a listener re-publishes it from: PROTEA's queue_name, if the job
+ *		table has one.
+ */
+static void
+resolve_queue_name(ReaperTables *tables)
+{
+	AttrNumber	attnum = get_attnum(tables->job_relid, "queue_name");
+
+	tables->queue_name = attnum != InvalidAttrNumber ?
+		"j.queue_name::pg_catalog.text" : "NULL::pg_catalog.text";
 }
 
 /*
@@ -527,11 +553,15 @@ reaper_resolve_tables(ReaperTables *tables)
 	resolve_status(tables);
 	resolve_lease(tables);
 	resolve_parent(tables);
+	resolve_queue_name(tables);
 	resolve_owner(tables);
 	tables->timeout = "$1";
 	tables->stall = "$2";
 	tables->max_runtime = "$3";
 	tables->exempt = "false";
+	tables->events_extend = "false";
+	/* no queued label: a job cannot be put back, so the budget is none */
+	tables->max_requeues = tables->queued_label ? "$7" : "0";
 }
 
 /*
@@ -622,12 +652,18 @@ static const Placeholder placeholders[] = {
 	{"@IS_ACTIVE@", offsetof(ReaperTables, is_active)},
 	{"@FAILED@", offsetof(ReaperTables, failed_value)},
 	{"@LEASED@", offsetof(ReaperTables, leased)},
+	{"@LAPSED@", offsetof(ReaperTables, lapsed)},
+	{"@CLEAR_LEASE@", offsetof(ReaperTables, clear_lease)},
+	{"@QUEUED@", offsetof(ReaperTables, queued_value)},
+	{"@QUEUE_NAME@", offsetof(ReaperTables, queue_name)},
+	{"@MAX_REQUEUES@", offsetof(ReaperTables, max_requeues)},
 	{"@LEASED_UNTIL@", offsetof(ReaperTables, leased_until)},
 	{"@PARENT_ID@", offsetof(ReaperTables, parent_id)},
 	{"@TIMEOUT@", offsetof(ReaperTables, timeout)},
 	{"@STALL@", offsetof(ReaperTables, stall)},
 	{"@MAX_RUNTIME@", offsetof(ReaperTables, max_runtime)},
 	{"@EXEMPT@", offsetof(ReaperTables, exempt)},
+	{"@EVENTS_EXTEND@", offsetof(ReaperTables, events_extend)},
 	{NULL, 0}
 };
 

@@ -37,7 +37,11 @@ typedef struct ReaperTables
 	char	   *is_running;		/* j is running */
 	char	   *is_active;		/* j is running or queued */
 	char	   *failed_value;	/* the status to write when failing j */
-	char	   *leased;			/* j's lease is in the future (never NULL) */
+	char	   *queued_value;	/* ... when re-queuing it (the failed one if none) */
+	char	   *leased;			/* j's lease, with the grace $6, is in the future */
+	char	   *lapsed;			/* j's lease ended longer than the grace ago (never NULL) */
+	char	   *clear_lease;	/* SET item: no lease once re-queued (or "") */
+	char	   *queue_name;		/* j's broker queue, or a NULL text */
 	char	   *leased_until;	/* j's lease, or a NULL timestamptz */
 	char	   *parent_id;		/* j's coordinator, or a NULL uuid */
 
@@ -50,7 +54,16 @@ typedef struct ReaperTables
 	char	   *stall;
 	char	   *max_runtime;
 	char	   *exempt;
+	char	   *events_extend;	/* recent events keep j alive past its lease */
+	char	   *max_requeues;	/* re-queues allowed after a lapsed lease */
 } ReaperTables;
+
+/*
+ * In the reaper's write (statements.c, FAIL_AND_AUDIT), whether the job of
+ * row s of CTE "stale" goes back to the queue: its lease lapsed and its
+ * re-queue budget is not spent
+ */
+#define REQUEUE_OF_S "(s.lease AND s.prior_requeues < s.max_requeues)"
 
 /* The longest reason an operator may give protea_reaper_fail_job() */
 #define REAPER_REASON_MAX_CHARS 500

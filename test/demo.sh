@@ -37,7 +37,7 @@ SELECT v.*, '{}', '{}', '{}' FROM (VALUES
  ('00000000-0000-0000-0000-00000000000d', 'predict_go_terms',   'go',         'RUNNING',   now(),                      now(),                      NULL, NULL),
  ('00000000-0000-0000-0000-00000000000e', 'insert_proteins',    'proteins',   'SUCCEEDED', now() - '10 min'::interval, now() - '10 min'::interval, now() - '9 min'::interval, NULL),
  ('00000000-0000-0000-0000-00000000000f', 'insert_proteins',    'proteins',   'RUNNING',   now() - '10 min'::interval, NULL,                       NULL, NULL),
- ('00000000-0000-0000-0000-000000000010', 'insert_proteins',    'proteins',   'RUNNING',   now() - '10 min'::interval, now() - '10 min'::interval, NULL, now() + '25 s'::interval)) AS v;
+ ('00000000-0000-0000-0000-000000000010', 'insert_proteins',    'proteins',   'RUNNING',   now() - '10 min'::interval, now() - '10 min'::interval, NULL, now() + '10 s'::interval)) AS v;
 INSERT INTO job_event (job_id, ts, level, event, message, fields) VALUES
  ('00000000-0000-0000-0000-00000000000a', now() - '5 min'::interval, 'info', 'job.progress', 'worker went quiet 5 min ago', '{}'),
  ('00000000-0000-0000-0000-00000000000c', now(), 'info', 'job.progress', 'coordinator: child batch done', '{}');
@@ -45,7 +45,8 @@ SQL
 echo "  a, b: running for minutes, silent (a: last event 5 min ago, b: never)  -> stale"
 echo "  c: a coordinator running 8 min whose child batches keep emitting events -> alive"
 echo "  d: just started, no events yet -> young, until it passes the 20 s timeout"
-echo "  10: silent for 10 min, but its worker holds a lease for 25 s more -> leased, until it lapses"
+echo "  10: silent for 10 min, but its worker holds a lease for 10 s more -> leased; once it lapses"
+echo "      (plus lease_grace_seconds, 15 s), its worker is dead: failed lease_expired, as PROTEA's reaper does"
 echo "  e: SUCCEEDED; f: running without started_at -> never touched"
 
 # c's children keep it alive: an event every 2 s
@@ -79,8 +80,8 @@ for _ in $(seq 1 40); do
 done
 sql -c "SELECT right(id::text, 2) AS job, operation, status, error_code FROM job ORDER BY id"
 
-say "The audit trail: one job.timeout event per failed job"
-sql -c "SELECT right(job_id::text, 2) AS job, level, event, fields FROM job_event WHERE event = 'job.timeout' ORDER BY id"
+say "The audit trail: one job.timeout (or job.lease_expired) event per failed job"
+sql -c "SELECT right(job_id::text, 2) AS job, level, event, fields FROM job_event WHERE event IN ('job.timeout', 'job.lease_expired') ORDER BY id"
 
 say "What the reaper logged"
 grep -E "protea_reaper|Reap" "$WORKDIR/server.log" | grep -v "skipped live job" | sed 's/^[^]]*] //' | head -20

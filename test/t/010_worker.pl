@@ -64,7 +64,8 @@ $node->wait_for_log(qr/LOG:  Reaper skipped live job\.\n.*DETAIL:  job $alive, /
 pass('with log_skipped the live job is logged at LOG');
 
 # A job whose lease is in the future is alive whatever its events say,
-# until the lease lapses (PROTEA's workers renew it every heartbeat)
+# until the lease lapses (PROTEA's workers renew it every heartbeat); then
+# it is dead by PROTEA's rule
 $offset = -s $node->logfile;
 my $leased = add_job($node, 10, event => '1 hour', lease => '10 seconds');
 $node->wait_for_log(
@@ -75,7 +76,9 @@ ok(stays_running($node, $leased, 3), 'a leased job without a recent event is lef
 is($node->safe_psql('postgres',
 		"SELECT verdict FROM protea_reaper_running_jobs() WHERE job_id = '$leased'"),
 	'leased', 'protea_reaper_running_jobs() says it is leased');
-ok(reaped_within($node, $leased, 15), 'once its lease lapses it is reaped');
+ok( $node->poll_query_until('postgres',
+		"SELECT status || '/' || error_code FROM job WHERE id = '$leased'", 'FAILED/lease_expired'),
+	'once its lease has lapsed (and lease_grace_seconds passed) it is failed: lease_expired');
 is($node->safe_psql('postgres', 'SELECT stall_seconds FROM protea_reaper_status()'),
 	'60', 'status shows the reloaded stall_seconds');
 

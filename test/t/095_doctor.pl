@@ -129,7 +129,7 @@ $node->safe_psql('postgres', 'CREATE DATABASE restored');
 $node->command_ok(
 	[ 'pg_restore', '--exit-on-error', '-d', 'restored', "$dir/src.dump" ],
 	'pg_restore into a fresh database, without errors');
-is($node->safe_psql('restored', $made_by_extension), '1.1 1',
+is($node->safe_psql('restored', $made_by_extension), '1.2 1',
 	'the dump created the extension, and the policy table with it');
 my $expected = $node->safe_psql('src', $rows);
 is($node->safe_psql('restored', $rows), $expected, 'the policy rows survive pg_dump');
@@ -140,11 +140,11 @@ like(
 	qr/; 3 operation\(s\) with rows in protea_reaper_policy\.$/,
 	'and the restored rows are the policy in force');
 
-# plain format, psql, from a database that installed 1.0 and updated to 1.1
+# plain format, psql, from a database that installed 1.0 and updated to 1.2
 $node->safe_psql('postgres', 'CREATE DATABASE upgraded');
 install_protea($node, db => 'upgraded', extension => 0);
 $node->safe_psql('upgraded',
-	q{CREATE EXTENSION protea_reaper VERSION '1.0'; ALTER EXTENSION protea_reaper UPDATE TO '1.1'});
+	q{CREATE EXTENSION protea_reaper VERSION '1.0'; ALTER EXTENSION protea_reaper UPDATE});
 $node->safe_psql('upgraded', $policy);
 $node->command_ok([ 'pg_dump', '-f', "$dir/upgraded.sql", '-d', 'upgraded' ],
 	'pg_dump (plain) of an updated extension\'s database');
@@ -155,8 +155,8 @@ $node->command_ok(
 		'-d', 'upgraded_copy'
 	],
 	'restored with psql, without errors');
-is($node->safe_psql('upgraded_copy', $made_by_extension), '1.1 1',
-	'the dump created the extension 1.1, and the policy table with it');
+is($node->safe_psql('upgraded_copy', $made_by_extension), '1.2 1',
+	'the dump created the extension 1.2, and the policy table with it');
 is($node->safe_psql('upgraded_copy', $rows), $expected,
 	'the policy rows of an updated extension survive pg_dump');
 
