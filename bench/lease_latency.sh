@@ -60,8 +60,8 @@ for interval in $INTERVALS; do
         until [ "$(q -c "SELECT status FROM job WHERE id = '$id'")" = FAILED ]; do sleep 0.1; done
         lat+=("$(q -c "SELECT round(extract(epoch FROM finished_at - created_at)::numeric, 2)
                         FROM job WHERE id = '$id'")")
-        # start the next trial at another point of the worker's cycle
-        sleep "0.$((RANDOM % 10))"
+        # start the next trial at a random point of the worker's cycle
+        sleep "$(awk -v i="$interval" -v r="$RANDOM" 'BEGIN { printf "%.1f", i * r / 32768 }')"
     done
     printf '%s\n' "${lat[@]}" | sort -g | awk -v i="$interval" -v b="$((LEASE + GRACE + interval))" \
         -v p="$((LEASE + 60))" '{v[NR] = $1}

@@ -151,6 +151,11 @@ check_worker(Doctor *doctor, const ReaperStatus *s, bool preloaded)
 	else if (s->state == REAPER_IN_RECOVERY)
 		add_row(doctor, "worker", 1,
 				"The server is a standby: the worker idles, and sweeps once it is promoted.", NULL);
+	else if (s->state == REAPER_SUBSCRIBED)
+		add_row(doctor, "worker", 1,
+				psprintf("The worker (pid %d) idles while a subscription replicates PROTEA's tables into its database: their jobs belong to the publisher, whose reaper judges them. It sweeps once the subscription is disabled or dropped.",
+						 (int) s->pid),
+				NULL);
 	else if (s->pid == 0 || s->state == REAPER_NOT_STARTED ||
 			 s->state == REAPER_STARTING || s->state == REAPER_RESTARTING)
 		add_row(doctor, "worker", 0,

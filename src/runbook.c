@@ -194,6 +194,7 @@ protea_reaper_fail_job(PG_FUNCTION_ARGS)
 	check_reason(reason);
 
 	reaper_session_begin(&session, false, NULL);
+	reaper_refuse_subscribed(&session.tables);
 	values[FAIL_PARAM_ID] = PG_GETARG_DATUM(0);
 	values[FAIL_PARAM_MESSAGE] = CStringGetTextDatum(psprintf("Job failed by operator: %s", reason));
 	values[FAIL_PARAM_REASON] = CStringGetTextDatum(reason);

@@ -51,6 +51,7 @@ static const char *const state_names[] = {
 	[REAPER_DISABLED] = "disabled",
 	[REAPER_IN_RECOVERY] = "in recovery",
 	[REAPER_NO_EXTENSION] = "no extension",
+	[REAPER_SUBSCRIBED] = "subscribed",
 	[REAPER_RESTARTING] = "restarting",
 };
 

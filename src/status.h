@@ -27,6 +27,7 @@ typedef enum ReaperWorkerState
 	REAPER_DISABLED,			/* protea_reaper.enabled = off */
 	REAPER_IN_RECOVERY,
 	REAPER_NO_EXTENSION,		/* not installed in its database */
+	REAPER_SUBSCRIBED,			/* a subscription replicates its tables here */
 	REAPER_RESTARTING			/* exited; the postmaster starts it again */
 } ReaperWorkerState;
 

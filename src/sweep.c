@@ -227,7 +227,7 @@ sweep_batch(ReaperSweepResult *result, bool first, uint64 limit)
 	reaper_policy_load(&policy);
 	result->policy_rows = policy.nrows;
 	reaper_session_begin(&session, true, &policy);
-
+	reaper_refuse_subscribed(&session.tables);
 	reaper_policy_params(&policy, values);
 	values[PARAM_LIMIT] = Int32GetDatum((int32) limit);
 

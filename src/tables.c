@@ -21,6 +21,7 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "catalog/namespace.h"
@@ -29,12 +30,15 @@
 #include "catalog/pg_am.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_inherits.h"
+#include "catalog/pg_subscription.h"
+#include "catalog/pg_subscription_rel.h"
 #include "catalog/pg_type.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "utils/builtins.h"
 #include "utils/catcache.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/acl.h"
 #include "utils/regproc.h"
@@ -636,6 +640,80 @@ reaper_started_at_index(const ReaperTables *tables)
 	Oid			index = leading_btree_index(tables->job_relid, "started_at", true);
 
 	return OidIsValid(index) ? get_rel_name(index) : NULL;
+}
+
+/* An enabled subscription of this database that replicates relid, or NULL */
+static char *
+subscription_of(Relation subrels, Oid relid)
+{
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	char	   *name = NULL;
+
+	ScanKeyInit(&key, Anum_pg_subscription_rel_srrelid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(relid));
+	scan = systable_beginscan(subrels, SubscriptionRelSrrelidSrsubidIndexId, true, NULL, 1, &key);
+	while (name == NULL && HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		Oid			subid = ((Form_pg_subscription_rel) GETSTRUCT(tuple))->srsubid;
+		HeapTuple	subtuple = SearchSysCache1(SUBSCRIPTIONOID, ObjectIdGetDatum(subid));
+
+		if (!HeapTupleIsValid(subtuple))
+			continue;
+		if (((Form_pg_subscription) GETSTRUCT(subtuple))->subenabled &&
+			((Form_pg_subscription) GETSTRUCT(subtuple))->subdbid == MyDatabaseId)
+			name = pstrdup(NameStr(((Form_pg_subscription) GETSTRUCT(subtuple))->subname));
+		ReleaseSysCache(subtuple);
+	}
+	systable_endscan(scan);
+	return name;
+}
+
+/*
+ * reaper_subscription
+ *		The name of an enabled subscription that replicates job or job_event
+ *		(or a partition of either) into this database, or NULL.  Their rows
+ *		then belong to the publisher: its reaper judges them, and an audit
+ *		event written here would take an id from this database's sequence
+ *		that the publisher's next events also use, stopping the apply
+ *		worker with a duplicate key (logical replication carries no
+ *		sequences before PostgreSQL 19).
+ */
+char *
+reaper_subscription(const ReaperTables *tables)
+{
+	List	   *relids = list_concat(find_all_inheritors(tables->job_relid, AccessShareLock, NULL),
+									 find_all_inheritors(tables->event_relid, AccessShareLock, NULL));
+	Relation	subrels = table_open(SubscriptionRelRelationId, AccessShareLock);
+	char	   *name = NULL;
+	ListCell   *lc;
+
+	foreach(lc, relids)
+		if (name == NULL)
+			name = subscription_of(subrels, lfirst_oid(lc));
+	table_close(subrels, AccessShareLock);
+	return name;
+}
+
+/*
+ * reaper_refuse_subscribed
+ *		ERROR when a subscription replicates the tables here: the reaper
+ *		writes them only where PROTEA writes them, the publisher.
+ */
+void
+reaper_refuse_subscribed(const ReaperTables *tables)
+{
+	char	   *subscription = reaper_subscription(tables);
+
+	if (subscription != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("protea_reaper does not write %s here: subscription \"%s\" replicates it into this database",
+						tables->job_name, subscription),
+				 errdetail("Its jobs belong to the publisher, whose reaper judges them; an audit event written here would take a job_event id the publisher's next events also use, and stop the subscription."),
+				 errhint("Reap on the publisher. At cutover, ALTER SUBSCRIPTION %s DISABLE (or DROP SUBSCRIPTION): the reaper acts here from then on.",
+						 quote_identifier(subscription))));
 }
 
 /* The placeholders of a statement template, and what replaces them */

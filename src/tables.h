@@ -71,6 +71,13 @@ typedef struct ReaperTables
 /* Resolve and check both tables; an ERROR names the setting to fix. */
 extern void reaper_resolve_tables(ReaperTables *tables);
 
+/*
+ * An enabled subscription replicating job or job_event into this database
+ * (its name), or NULL; and the ERROR a write gets then
+ */
+extern char *reaper_subscription(const ReaperTables *tables);
+extern void reaper_refuse_subscribed(const ReaperTables *tables);
+
 /* ERROR unless job_event has a usable index that leads with job_id */
 extern void reaper_check_event_index(const ReaperTables *tables);
 

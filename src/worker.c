@@ -44,6 +44,7 @@
 #include "settings.h"
 #include "status.h"
 #include "sweep.h"
+#include "tables.h"
 #include "worker.h"
 
 /* Seconds the postmaster waits before starting a worker that exited */
@@ -72,6 +73,9 @@ static bool cycle_running = false;
  * reason is logged once, when it starts; REAPER_IDLE when it does not.
  */
 static ReaperWorkerState idle_reason = REAPER_IDLE;
+
+/* The subscription that keeps the worker idle (REAPER_SUBSCRIBED) */
+static char subscribed_by[NAMEDATALEN];
 
 /* When the last cycle started, and when the next one is due */
 static TimestampTz last_start = 0;
@@ -147,6 +151,12 @@ go_idle(ReaperWorkerState state)
 		ereport(LOG,
 				(errmsg("protea_reaper is idle while the server is in recovery"),
 				 errdetail("It starts reaping once the server is promoted.")));
+	else if (state == REAPER_SUBSCRIBED)
+		ereport(LOG,
+				(errmsg("protea_reaper is idle: subscription \"%s\" replicates PROTEA's tables into database \"%s\"",
+						subscribed_by, reaper_database),
+				 errdetail("Their jobs belong to the publisher, whose reaper judges them."),
+				 errhint("It starts reaping here once the subscription is disabled or dropped (cutover).")));
 	else if (state == REAPER_NO_EXTENSION)
 		ereport(LOG,
 				(errmsg("protea_reaper is idle: extension \"%s\" is not installed in database \"%s\"",
@@ -235,24 +245,35 @@ next_batch(void)
  *		backlog, get a transaction each (end_batch_transaction, next_batch),
  *		so that a large backlog never holds one huge transaction and its row
  *		locks.  What committed is in cycle_result, even if a later batch
- *		fails.  Returns false when the extension is missing.
+ *		fails.  Returns REAPER_SWEEPING when it swept, or why it could not:
+ *		the extension is missing, or a subscription replicates the tables
+ *		here (their publisher's reaper judges them).
  */
-static bool
+static ReaperWorkerState
 sweep_cycle(void)
 {
 	ReaperSweepHooks hooks = {end_batch_transaction, next_batch, 0};
+	ReaperTables tables;
+	char	   *subscription;
 
 	hooks.max_jobs = (uint64) reaper_max_jobs_per_cycle;
 	begin_batch_transaction();
 	if (!extension_exists())
 	{
 		end_batch_transaction();
-		return false;
+		return REAPER_NO_EXTENSION;
+	}
+	reaper_resolve_tables(&tables);
+	if ((subscription = reaper_subscription(&tables)) != NULL)
+	{
+		strlcpy(subscribed_by, subscription, NAMEDATALEN);
+		end_batch_transaction();
+		return REAPER_SUBSCRIBED;
 	}
 	reaper_sweep(&cycle_result, &hooks);
 	end_batch_transaction();
 	reaper_sweep_ended_batch(&cycle_result);
-	return true;
+	return REAPER_SWEEPING;
 }
 
 /*
@@ -423,10 +444,12 @@ run_cycle(void)
 
 	PG_TRY();
 	{
-		if (sweep_cycle())
+		ReaperWorkerState state = sweep_cycle();
+
+		if (state == REAPER_SWEEPING)
 			cycle_succeeded();
 		else
-			go_idle(REAPER_NO_EXTENSION);
+			go_idle(state);
 	}
 	PG_CATCH();
 	{
