@@ -472,7 +472,7 @@ main(int argc, char **argv)
 
 		while (now_ms() < end)
 		{
-			PGresult   *res = PQexec(conn, "SELECT pid, cycles, last_cycle_ms FROM protea_reaper_status()");
+			PGresult   *res = PQexec(conn, "SELECT pid, cycles, last_cycle_ms FROM protea_reaper_status() WHERE database = current_database()");
 			int			pid;
 			long long	cycles;
 

@@ -428,7 +428,7 @@ if part idle; then
 progress "worker idle cost: enabled, interval 1 s, nothing to reap; $WATCH_SECONDS s"
 set_worker on $IDLE_STALL_S
 for _ in $(seq 1 30); do
-    [ "$(sqlv -c "SELECT coalesce(cycles, 0) > 2 FROM protea_reaper_status()")" = t ] && break
+    [ "$(sqlv -c "SELECT coalesce(cycles, 0) > 2 FROM protea_reaper_status() WHERE database = current_database()")" = t ] && break
     sleep 1
 done
 # watch_cpu FILE: per-cycle CPU (ms) from schedstat between consecutive
@@ -450,9 +450,9 @@ watch_worker() {
 }
 CLK_TCK=$(getconf CLK_TCK)
 watch_worker plain
-WPID=$(sqlv -c "SELECT pid FROM protea_reaper_status()")
+WPID=$(sqlv -c "SELECT pid FROM protea_reaper_status() WHERE database = current_database()")
 W_MEM=$(smaps "$WPID")
-W_STATUS=$(sqlv -F' ' -c "SELECT cycles, failed_cycles, last_reaped, last_alive, state FROM protea_reaper_status()")
+W_STATUS=$(sqlv -F' ' -c "SELECT cycles, failed_cycles, last_reaped, last_alive, state FROM protea_reaper_status() WHERE database = current_database()")
 awk 'NR > 2 {print $4}' "$RAW/watch_plain.txt" > "$RAW/watch_cycle_ms.txt"
 WATCHED="plain"
 W_PLAIN_CYCLES=$W_CYCLES
@@ -523,7 +523,7 @@ PGB_PID=$!
 CHILDREN="$CHILDREN $PGB_PID"
 T0=$(calc "$(date +%s.%N) + 1" %.3f)
 : > "$RAW/pgbench_blocks.txt"
-cycles_now() { sqlv -c "SELECT coalesce(cycles, 0) FROM protea_reaper_status()"; }
+cycles_now() { sqlv -c "SELECT coalesce(cycles, 0) FROM protea_reaper_status() WHERE database = current_database()"; }
 for ((b = 0; b <= NBLOCKS; b++)); do
     wait_s=$(calc "$T0 + $b * $PGBENCH_BLOCK - $(date +%s.%N)" %.3f)
     awk "BEGIN { exit !($wait_s > 0) }" && sleep "$wait_s"

@@ -1,10 +1,11 @@
 --
--- upgrade: ALTER EXTENSION protea_reaper UPDATE from 1.0 (to 1.1, then
--- 1.2) and from 1.1 gives exactly the objects of a fresh 1.2 install
--- (functions with their signatures, properties, grants and comments; the
--- policy table with its columns, constraints, grants and comments; what
--- pg_dump keeps), keeps the grants a superuser gave on the function it
--- remakes, and the 1.2 library serves a database still at 1.0 or 1.1.
+-- upgrade: ALTER EXTENSION protea_reaper UPDATE from 1.0 (to 1.1, 1.2,
+-- then 1.3), from 1.1 and from 1.2 gives exactly the objects of a fresh 1.3
+-- install (functions with their signatures, properties, grants and
+-- comments; the policy table with its columns, constraints, grants and
+-- comments; what pg_dump keeps), keeps the grants a superuser gave on the
+-- functions it remakes, and the 1.3 library serves a database still at
+-- 1.0, 1.1 or 1.2.
 --
 
 -- Everything an install made, one line per property
@@ -53,7 +54,7 @@ CREATE FUNCTION snapshot(label text) RETURNS void LANGUAGE sql AS $$
       FROM pg_extension WHERE extname = 'protea_reaper'
 $$;
 
--- A fresh 1.2 install
+-- A fresh 1.3 install
 DROP EXTENSION protea_reaper;
 CREATE EXTENSION protea_reaper;
 SELECT snapshot('fresh');
@@ -152,6 +153,31 @@ SELECT count(*) AS initial_privileges_naming_oncall
    AND initprivs::text LIKE '%oncall%';
 REVOKE ALL ON FUNCTION protea_reaper_running_jobs() FROM oncall CASCADE;
 DROP ROLE oncall;
+
+-- 1.2, then the update to 1.3.  Until then the 1.3 library serves 1.2's
+-- status: one row, this database's reaper (none here: not preloaded)
+DROP EXTENSION protea_reaper;
+CREATE EXTENSION protea_reaper VERSION '1.2';
+CREATE ROLE watcher;
+GRANT EXECUTE ON FUNCTION protea_reaper_status() TO watcher;
+SELECT count(*) AS rows, min(state) AS state, min(database) IS NULL AS no_database
+  FROM protea_reaper_status();
+-- the update remakes the status (a set of rows now) and names the grant
+-- it does not give again
+\set SHOW_CONTEXT never
+ALTER EXTENSION protea_reaper UPDATE;
+\set SHOW_CONTEXT errors
+SELECT has_function_privilege('watcher', 'protea_reaper_status()', 'EXECUTE') AS watcher_has_it;
+DROP ROLE watcher;
+SELECT proretset AS a_set FROM pg_proc WHERE oid = 'protea_reaper_status()'::regprocedure;
+DELETE FROM installed WHERE install = 'upgraded';
+SELECT snapshot('upgraded');
+SELECT count(*) AS differences_from_fresh FROM (
+    (SELECT kind, object, description FROM installed WHERE install = 'fresh'
+     EXCEPT SELECT kind, object, description FROM installed WHERE install = 'upgraded')
+    UNION ALL
+    (SELECT kind, object, description FROM installed WHERE install = 'upgraded'
+     EXCEPT SELECT kind, object, description FROM installed WHERE install = 'fresh')) AS d;
 
 DROP FUNCTION snapshot(text);
 DROP TABLE installed;

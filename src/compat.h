@@ -47,4 +47,38 @@
 #define protea_am_background_worker() IsBackgroundWorker
 #endif
 
+/*
+ * PostgreSQL 19 lets a background worker say that DROP DATABASE and the
+ * like may terminate it (BGWORKER_INTERRUPTIBLE).  Before 19 dbcommands.c
+ * stops the reapers itself; with 19 the server does it too.
+ */
+#ifdef BGWORKER_INTERRUPTIBLE
+#define PROTEA_BGWORKER_INTERRUPTIBLE BGWORKER_INTERRUPTIBLE
+#else
+#define PROTEA_BGWORKER_INTERRUPTIBLE 0
+#endif
+
+/*
+ * A DROP DATABASE interrupted partway leaves the database invalid
+ * (datconnlimit = -2): minor releases from 15.4 and 16.0 on.  Connecting
+ * there fails, so the launcher skips it.
+ */
+#ifdef DATCONNLIMIT_INVALID_DB
+#define protea_database_is_invalid(form) database_is_invalid_form(form)
+#else
+#define protea_database_is_invalid(form) false
+#endif
+
+/*
+ * PostgreSQL 16 replaced the per-catalog ownership checks with
+ * object_ownercheck(); utils/acl.h.
+ */
+#if PG_VERSION_NUM >= 160000
+#define protea_database_ownercheck(dboid, roleid) \
+	object_ownercheck(DatabaseRelationId, (dboid), (roleid))
+#else
+#define protea_database_ownercheck(dboid, roleid) \
+	pg_database_ownercheck((dboid), (roleid))
+#endif
+
 #endif							/* PROTEA_REAPER_COMPAT_H */

@@ -159,15 +159,11 @@ check_worker(Doctor *doctor, const ReaperStatus *s, bool preloaded)
 	else if (s->pid == 0 || s->state == REAPER_NOT_STARTED ||
 			 s->state == REAPER_STARTING || s->state == REAPER_RESTARTING)
 		add_row(doctor, "worker", 0,
-				s->last_error[0] ? psprintf("The worker is not running (%s): %s", state, s->last_error) :
-				psprintf("The worker is not running (%s).", state),
-				"The postmaster starts it again within seconds; if it stays down, the server log says why (lines starting with protea_reaper).");
-	else if (s->state == REAPER_NO_EXTENSION)
-		add_row(doctor, "worker", 0,
-				psprintf("The worker idles: the extension is not installed in its database \"%s\".",
-						 s->database),
-				psprintf("CREATE EXTENSION protea_reaper; in database \"%s\", or set protea_reaper.database and restart.",
-						 s->database));
+				psprintf("The reaper of this database is not running (%s)%s%s%s",
+						 state, s->last_error[0] ? ": " : "", s->last_error,
+						 s->next_start_at ? psprintf("; the launcher starts it again at %s.",
+													 timestamptz_to_str(s->next_start_at)) : "."),
+				"The launcher starts it again by itself, waiting longer after each failure; if it stays down, protea_reaper_status() and the server log (lines starting with protea_reaper) say why.");
 	else if (s->state == REAPER_IDLE_AFTER_ERROR)
 		add_row(doctor, "worker", 0,
 				psprintf("The worker's last cycle failed: %s", s->last_error),
@@ -191,23 +187,26 @@ check_worker(Doctor *doctor, const ReaperStatus *s, bool preloaded)
 				NULL);
 }
 
-/* The extension is installed where the worker sweeps */
+/* protea_reaper.database lets this database be reaped */
 static void
-check_database(Doctor *doctor, const ReaperStatus *s, bool preloaded)
+check_database(Doctor *doctor, bool preloaded)
 {
 	const char *here = get_database_name(MyDatabaseId);
 
 	if (!preloaded)
 		add_row(doctor, "database", -1, "Not checked: there is no background worker.", PRELOAD_HINT);
-	else if (strcmp(s->database, here) != 0)
+	else if (!reaper_database_listed(reaper_database_list(), here, NULL))
 		add_row(doctor, "database", 0,
-				psprintf("The worker sweeps database \"%s\"; this is \"%s\": jobs here are not reaped.",
-						 s->database, here),
-				psprintf("ALTER SYSTEM SET protea_reaper.database = %s; then restart the server (or install the extension in \"%s\" instead).",
-						 quote_literal_cstr(here), s->database));
+				psprintf("protea_reaper.database = %s does not name this database, \"%s\": jobs here are not reaped.",
+						 quote_literal_cstr(reaper_database), here),
+				psprintf("ALTER SYSTEM SET protea_reaper.database = %s; SELECT pg_reload_conf();",
+						 quote_literal_cstr(psprintf("%s, %s", reaper_database,
+													 quote_identifier(here)))));
 	else
 		add_row(doctor, "database", 1,
-				psprintf("The worker sweeps this database, \"%s\".", here), NULL);
+				psprintf("This database, \"%s\", has a reaper of its own%s.", here,
+						 reaper_database[0] ? " (protea_reaper.database names it)" : ""),
+				NULL);
 }
 
 static void
@@ -855,11 +854,15 @@ protea_reaper_check(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	memset(&doctor, 0, sizeof(doctor));
 	doctor.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	preloaded = reaper_status_read(&status);
+	preloaded = reaper_status_preloaded();
+	memset(&status, 0, sizeof(status));
+	status.state = REAPER_NOT_PRELOADED;
+	if (preloaded)
+		reaper_status_read_here(&status);
 
 	check_preloaded(&doctor, preloaded);
 	check_worker(&doctor, &status, preloaded);
-	check_database(&doctor, &status, preloaded);
+	check_database(&doctor, preloaded);
 	check_tables(&doctor);
 	check_started_at_index(&doctor);
 	check_catalog(&doctor);

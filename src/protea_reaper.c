@@ -2,11 +2,12 @@
  *
  * protea_reaper.c
  *	  Module entry point: defines the settings and, when the library is in
- *	  shared_preload_libraries, reserves shared memory and registers the
- *	  background worker.
+ *	  shared_preload_libraries, reserves shared memory, hooks the database
+ *	  commands and registers the launcher.
  *
- * The path through the code: settings.c (configuration) -> worker.c (the
- * loop) -> sweep.c (the sweep and its only batch loop; statements.c holds
+ * The path through the code: settings.c (configuration) -> launcher.c (a
+ * reaper per database; dbcommands.c keeps them out of a DBA's way) ->
+ * worker.c (a reaper's loop) -> sweep.c (the sweep and its only batch loop; statements.c holds
  * every statement's SQL, plans.c runs them on the tables tables.c
  * resolves, policy.c reads the per-operation thresholds, reaplog.c writes what
  * committed) -> status.c (what the worker reports, in shared memory).
@@ -19,10 +20,11 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 
+#include "dbcommands.h"
+#include "launcher.h"
 #include "plans.h"
 #include "settings.h"
 #include "status.h"
-#include "worker.h"
 
 PG_MODULE_MAGIC;
 
@@ -31,7 +33,7 @@ void		_PG_init(void);
 /*
  * _PG_init
  *		Settings are defined whenever the library is loaded, so SHOW works
- *		after LOAD or CREATE EXTENSION; the worker exists only when preloaded.
+ *		after LOAD or CREATE EXTENSION; the workers exist only when preloaded.
  */
 void
 _PG_init(void)
@@ -43,5 +45,6 @@ _PG_init(void)
 		return;
 
 	reaper_status_install_hooks();
-	reaper_worker_register();
+	reaper_dbcommands_install_hooks();
+	reaper_launcher_register();
 }

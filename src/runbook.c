@@ -7,8 +7,8 @@
  * protea_reaper_fail_job(id,r)  fail one job by hand (ManualTimeout)
  * protea_reaper_running_jobs()  every running job and the sweep's verdict
  * protea_reaper_statements()    the statements a sweep runs, for EXPLAIN
- * protea_reaper_status()        the background worker, from shared memory
- * protea_reaper_wake()          ask the worker to sweep now
+ * protea_reaper_status()        the launcher and each database's reaper
+ * protea_reaper_wake()          ask this database's reaper to sweep now
  *
  * The install script makes the first four SECURITY DEFINER with a pinned
  * search_path and revokes every function from PUBLIC: a superuser decides
@@ -22,6 +22,7 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/timestamp.h"
@@ -43,6 +44,7 @@ PG_FUNCTION_INFO_V1(protea_reaper_running_jobs_1_1);
 PG_FUNCTION_INFO_V1(protea_reaper_running_jobs_1_2);
 PG_FUNCTION_INFO_V1(protea_reaper_statements);
 PG_FUNCTION_INFO_V1(protea_reaper_status);
+PG_FUNCTION_INFO_V1(protea_reaper_status_1_3);
 PG_FUNCTION_INFO_V1(protea_reaper_wake);
 
 /*
@@ -342,6 +344,9 @@ typedef enum StatusColumn
 	STATUS_NEXT_CYCLE_AT,
 	STATUS_LAST_SKIPPED_LOCKED,
 	STATUS_LAST_WAITING,
+	STATUS_COLUMNS_1_0,			/* 1.0 to 1.2 end here */
+	STATUS_NEXT_START_AT = STATUS_COLUMNS_1_0,
+	STATUS_STARTS,
 	STATUS_COLUMNS
 } StatusColumn;
 
@@ -373,6 +378,8 @@ status_worker_columns(const ReaperStatus *s, Datum *values, bool *nulls)
 	nulls[STATUS_PID] = (s->pid == 0);
 	values[STATUS_DATABASE] = CStringGetTextDatum(s->database);
 	nulls[STATUS_DATABASE] = (s->database[0] == '\0');
+	set_timestamp(values, nulls, STATUS_NEXT_START_AT, s->next_start_at);
+	values[STATUS_STARTS] = Int64GetDatum(s->starts);
 	values[STATUS_STATE] = CStringGetTextDatum(reaper_state_name(s->state));
 	values[STATUS_ENABLED] = BoolGetDatum(s->enabled);
 	values[STATUS_TIMEOUT_SECONDS] = Int32GetDatum(s->timeout_seconds);
@@ -404,10 +411,19 @@ status_cycle_columns(const ReaperStatus *s, Datum *values, bool *nulls)
 	values[STATUS_LAST_WAITING] = Int64GetDatum(s->last_waiting);
 }
 
+/* One row of protea_reaper_status() */
+static void
+status_row(const ReaperStatus *status, Datum *values, bool *nulls)
+{
+	memset(nulls, 0, sizeof(bool) * STATUS_COLUMNS);
+	status_worker_columns(status, values, nulls);
+	status_cycle_columns(status, values, nulls);
+}
+
 /*
- * protea_reaper_status
- *		One row describing the background worker.  Without preloading it
- *		gives the session's settings, no pid, and a NOTICE saying why.
+ * protea_reaper_status (1.0 to 1.2)
+ *		One row: the reaper of this database.  Without preloading it gives
+ *		the session's settings, no pid, and a NOTICE saying why.
  */
 Datum
 protea_reaper_status(PG_FUNCTION_ARGS)
@@ -419,16 +435,49 @@ protea_reaper_status(PG_FUNCTION_ARGS)
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	if (!reaper_status_read(&status))
+	if (!reaper_status_preloaded())
 	{
 		notice_not_preloaded();
 		status_not_preloaded(&status);
 	}
-
-	memset(nulls, 0, sizeof(nulls));
-	status_worker_columns(&status, values, nulls);
-	status_cycle_columns(&status, values, nulls);
+	else
+		reaper_status_read_here(&status);
+	status_row(&status, values, nulls);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/*
+ * protea_reaper_status_1_3
+ *		A row for the launcher (database NULL), then one for each database
+ *		it looks after.  Without preloading: one row, "not preloaded", with
+ *		the session's settings, and a NOTICE saying why.
+ */
+Datum
+protea_reaper_status_1_3(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ReaperStatus *statuses;
+	ReaperStatus one;
+	int			n;
+	Datum		values[STATUS_COLUMNS];
+	bool		nulls[STATUS_COLUMNS];
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (!reaper_status_preloaded())
+	{
+		notice_not_preloaded();
+		status_not_preloaded(&one);
+		statuses = &one;
+		n = 1;
+	}
+	else
+		n = reaper_status_read_all(&statuses);
+	for (int i = 0; i < n; i++)
+	{
+		status_row(&statuses[i], values, nulls);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
 }
 
 /*
@@ -441,16 +490,19 @@ protea_reaper_wake(PG_FUNCTION_ARGS)
 {
 	ReaperStatus status;
 
-	if (!reaper_status_read(&status))
+	if (!reaper_status_preloaded())
 	{
 		notice_not_preloaded();
 		PG_RETURN_BOOL(false);
 	}
-	if (!reaper_status_request_wake())
+	if (!reaper_status_request_wake(MyDatabaseId))
 	{
+		reaper_status_read_here(&status);
 		ereport(NOTICE,
-				(errmsg("the protea_reaper background worker is not running right now"),
-				 errhint("The postmaster restarts it within seconds; see protea_reaper_status().")));
+				(errmsg("the reaper of database \"%s\" is not running right now (%s)",
+						status.database, reaper_state_name(status.state)),
+				 status.last_error[0] ? errdetail("%s", status.last_error) : 0,
+				 errhint("See protea_reaper_status(); the launcher starts it again by itself.")));
 		PG_RETURN_BOOL(false);
 	}
 	PG_RETURN_BOOL(true);

@@ -5,10 +5,10 @@
  *
  * These replace the environment variables of PROTEA's old external reaper.
  * Thresholds are PGC_SUSET so that postgresql.conf plus pg_reload_conf()
- * changes them for the worker without a restart, and a superuser may SET
- * them in a session to shape a manual sweep.  The worker's connection
- * target is PGC_POSTMASTER because it is fixed when the worker is
- * registered.
+ * changes them for the reapers without a restart, ALTER DATABASE ... SET
+ * gives one database its own (a reaper re-reads them on reload), and a
+ * superuser may SET them in a session to shape a manual sweep.  Which
+ * databases are reaped, and as which role, the launcher reads on reload.
  *
  *-------------------------------------------------------------------------
  */
@@ -18,6 +18,7 @@
 
 #include "miscadmin.h"
 #include "utils/guc.h"
+#include "utils/varlena.h"
 
 #include "protea_reaper.h"
 #include "settings.h"
@@ -42,6 +43,28 @@ int			reaper_max_jobs_per_cycle = 1000;
 
 char	   *reaper_database = NULL;
 char	   *reaper_role = NULL;
+
+/*
+ * check_database_list
+ *		protea_reaper.database must parse as a list of names, the way the
+ *		launcher reads it.
+ */
+static bool
+check_database_list(char **newval, void **extra, GucSource source)
+{
+	char	   *copy = pstrdup(*newval);
+	List	   *names;
+	bool		ok = SplitGUCList(copy, ',', &names);
+
+	list_free(names);
+	pfree(copy);
+	if (!ok)
+	{
+		GUC_check_errdetail("protea_reaper.database must be a comma-separated list of database names.");
+		return false;
+	}
+	return true;
+}
 
 /*
  * reaper_define_settings
@@ -181,31 +204,58 @@ reaper_define_settings(void)
 							PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
 
-	/*
-	 * The worker's connection is fixed when it is registered; PG 15 allows
-	 * PGC_POSTMASTER parameters only while preloading, and without preloading
-	 * there is no worker for them to configure.
-	 */
-	if (process_shared_preload_libraries_in_progress)
-	{
-		DefineCustomStringVariable("protea_reaper.database",
-								   "Database the background worker connects to.",
-								   NULL,
-								   &reaper_database,
-								   "postgres",
-								   PGC_POSTMASTER, 0,
-								   NULL, NULL, NULL);
+	DefineCustomStringVariable("protea_reaper.database",
+							   "Databases reaped, a comma-separated list (empty: every database where the extension is installed).",
+							   "Template databases and databases that do not allow connections are never reaped.",
+							   &reaper_database,
+							   "",
+							   PGC_SIGHUP, GUC_LIST_INPUT,
+							   check_database_list, NULL, NULL);
 
-		DefineCustomStringVariable("protea_reaper.role",
-								   "Role the background worker connects as (empty: the bootstrap superuser).",
-								   NULL,
-								   &reaper_role,
-								   "",
-								   PGC_POSTMASTER, 0,
-								   NULL, NULL, NULL);
-	}
+	DefineCustomStringVariable("protea_reaper.role",
+							   "Role the reapers connect as (empty: the bootstrap superuser).",
+							   "Looked up each time a reaper starts, so a role created again is used at the next start.",
+							   &reaper_role,
+							   "",
+							   PGC_SIGHUP, 0,
+							   NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved(REAPER_NAME);
+}
+
+/* protea_reaper.database as a list of names (NIL: every database) */
+List *
+reaper_database_list(void)
+{
+	List	   *names = NIL;
+
+	(void) SplitGUCList(pstrdup(reaper_database), ',', &names);
+	return names;
+}
+
+/*
+ * reaper_database_listed
+ *		Whether protea_reaper.database lets a database be reaped: an empty
+ *		list lets every one.  If found is not NULL, the listed name's entry
+ *		is set.
+ */
+bool
+reaper_database_listed(List *names, const char *name, bool *found)
+{
+	ListCell   *lc;
+
+	if (names == NIL)
+		return true;
+	foreach(lc, names)
+	{
+		if (strcmp((const char *) lfirst(lc), name) == 0)
+		{
+			if (found != NULL)
+				found[foreach_current_index(lc)] = true;
+			return true;
+		}
+	}
+	return false;
 }
 
 /*

@@ -31,11 +31,15 @@ extern int	reaper_lock_timeout_ms;
 extern int	reaper_statement_timeout_ms;
 extern int	reaper_max_jobs_per_cycle;
 
-/* Where the background worker connects (PGC_POSTMASTER) */
+/* Which databases are reaped, and as whom (PGC_SIGHUP; the launcher) */
 extern char *reaper_database;
 extern char *reaper_role;
 
 extern void reaper_define_settings(void);
+
+/* protea_reaper.database, read (nodes/pg_list.h) */
+extern struct List *reaper_database_list(void);
+extern bool reaper_database_listed(struct List *names, const char *name, bool *found);
 
 /* WARNING when the thresholds in force contradict each other */
 extern void reaper_check_thresholds(void);

@@ -1,19 +1,24 @@
 /*-------------------------------------------------------------------------
  *
  * worker.c
- *	  The protea_reaper background worker: sleeps on its latch, wakes every
+ *	  A reaper: the background worker of one database, started by the
+ *	  launcher.  It sleeps on its latch, wakes every
  *	  protea_reaper.interval_seconds and runs one sweep.
  *
- * The worker must be impossible to lose.  An ERROR inside a cycle (a table
+ * The reaper must be impossible to lose.  An ERROR inside a cycle (a table
  * dropped, a permission revoked, a lock or statement timeout) is caught,
  * logged as "Reaper cycle failed: ...", rolled back, and the next cycle
  * runs on schedule; only FATAL (SIGTERM, shutdown) or a crash ends the
- * process, and the postmaster then starts it again.
+ * process, and the launcher then starts it again.
  *
- * It acts only where it may: in a database where the extension is
- * installed, while protea_reaper.enabled is on, and never during recovery
- * (it notices promotion by itself).  A backlog stays stoppable: between two
- * batches a reload, enabled = off, DROP EXTENSION and SIGTERM take effect.
+ * It acts only where it may: while protea_reaper.enabled is on, and never
+ * while a subscription replicates PROTEA's tables into its database.  Where
+ * the extension is not installed (or no longer is) it exits, and the
+ * launcher looks there again when CREATE EXTENSION runs.  A backlog stays
+ * stoppable: between two batches a reload, enabled = off, DROP EXTENSION
+ * and SIGTERM take effect.  Settings given with ALTER DATABASE or ALTER
+ * ROLE ... SET are read at connection only, so when a reload finds them
+ * changed the reaper exits and the launcher starts it again at once.
  *
  *-------------------------------------------------------------------------
  */
@@ -29,7 +34,9 @@
 /* these headers are used by this particular worker's code */
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "commands/dbcommands.h"
 #include "commands/extension.h"
+#include "executor/spi.h"
 #include "pgstat.h"
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
@@ -38,6 +45,7 @@
 #include "utils/timeout.h"
 #include "utils/timestamp.h"
 
+#include "launcher.h"
 #include "notify.h"
 #include "plans.h"
 #include "protea_reaper.h"
@@ -46,9 +54,6 @@
 #include "sweep.h"
 #include "tables.h"
 #include "worker.h"
-
-/* Seconds the postmaster waits before starting a worker that exited */
-#define REAPER_RESTART_SECONDS 5
 
 /* An identical failure is logged again at LOG only after this long */
 #define REAPER_REPEAT_ERROR_MS (10 * 60 * 1000)
@@ -72,41 +77,24 @@ static bool cycle_running = false;
  * Why the worker idles (disabled, in recovery, no extension), so that each
  * reason is logged once, when it starts; REAPER_IDLE when it does not.
  */
-static ReaperWorkerState idle_reason = REAPER_IDLE;
+static ReaperWorkerState idle_reason = REAPER_STARTING;
 
 /* The subscription that keeps the worker idle (REAPER_SUBSCRIBED) */
 static char subscribed_by[NAMEDATALEN];
 
+/* The database this reaper reaps, by the name it had at connection */
+static char my_database[NAMEDATALEN];
+
+/*
+ * The settings ALTER DATABASE / ALTER ROLE ... SET give this reaper, as
+ * read at connection; a reload that finds them changed ends the reaper
+ */
+static char *db_settings = NULL;
+static bool db_settings_changed = false;
+
 /* When the last cycle started, and when the next one is due */
 static TimestampTz last_start = 0;
 static TimestampTz next_cycle = 0;
-
-/*
- * reaper_worker_register
- *		Register the worker; called from _PG_init while preloading.
- *
- * It starts once the server is consistent, standby included, so that it can
- * notice promotion without a restart; it does nothing while in recovery.
- */
-void
-reaper_worker_register(void)
-{
-	BackgroundWorker worker;
-
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
-		BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_ConsistentState;
-	worker.bgw_restart_time = REAPER_RESTART_SECONDS;
-	strlcpy(worker.bgw_library_name, REAPER_NAME, BGW_MAXLEN);
-	strlcpy(worker.bgw_function_name, "protea_reaper_worker_main", BGW_MAXLEN);
-	strlcpy(worker.bgw_name, REAPER_NAME, BGW_MAXLEN);
-	strlcpy(worker.bgw_type, REAPER_NAME, BGW_MAXLEN);
-	worker.bgw_main_arg = (Datum) 0;
-	worker.bgw_notify_pid = 0;
-
-	RegisterBackgroundWorker(&worker);
-}
 
 /*
  * apply_session_settings
@@ -147,22 +135,62 @@ go_idle(ReaperWorkerState state)
 	if (state == REAPER_DISABLED)
 		ereport(LOG,
 				(errmsg("protea_reaper is idle: protea_reaper.enabled is off")));
-	else if (state == REAPER_IN_RECOVERY)
-		ereport(LOG,
-				(errmsg("protea_reaper is idle while the server is in recovery"),
-				 errdetail("It starts reaping once the server is promoted.")));
 	else if (state == REAPER_SUBSCRIBED)
 		ereport(LOG,
 				(errmsg("protea_reaper is idle: subscription \"%s\" replicates PROTEA's tables into database \"%s\"",
-						subscribed_by, reaper_database),
+						subscribed_by, my_database),
 				 errdetail("Their jobs belong to the publisher, whose reaper judges them."),
 				 errhint("It starts reaping here once the subscription is disabled or dropped (cutover).")));
-	else if (state == REAPER_NO_EXTENSION)
-		ereport(LOG,
-				(errmsg("protea_reaper is idle: extension \"%s\" is not installed in database \"%s\"",
-						REAPER_NAME, reaper_database),
-				 errhint("Run CREATE EXTENSION %s in database \"%s\" to let the reaper act there, or set protea_reaper.database.",
-						 REAPER_NAME, reaper_database)));
+}
+
+/*
+ * exit_no_extension
+ *		The extension is not installed here: the reaper exits, and the
+ *		launcher looks again when CREATE EXTENSION runs.  Said at LOG only
+ *		when it was dropped under a reaper that had been reaping.
+ */
+static void
+exit_no_extension(void)
+{
+	ereport(idle_reason == REAPER_STARTING ? DEBUG1 : LOG,
+			(errmsg("protea_reaper exits: extension \"%s\" is not installed in database \"%s\"",
+					REAPER_NAME, my_database),
+			 errdetail("The launcher starts a reaper here again when CREATE EXTENSION %s runs in it.",
+					   REAPER_NAME)));
+	reaper_status_worker_exiting(REAPER_EXIT_NO_EXTENSION);
+	proc_exit(0);
+}
+
+/*
+ * read_db_settings
+ *		The pg_db_role_setting rows that apply to this reaper, as text, in a
+ *		transaction of its own (none may be open).
+ */
+static char *
+read_db_settings(void)
+{
+	char	   *text = NULL;
+	Oid			argtypes[2] = {OIDOID, OIDOID};
+	Datum		args[2] = {ObjectIdGetDatum(MyDatabaseId),
+	ObjectIdGetDatum(GetSessionUserId())};
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT pg_catalog.string_agg(s.setdatabase::pg_catalog.text || '/' ||"
+							  " s.setrole::pg_catalog.text || '=' || s.setconfig::pg_catalog.text, ';'"
+							  " ORDER BY s.setdatabase, s.setrole)"
+							  "  FROM pg_catalog.pg_db_role_setting AS s"
+							  " WHERE s.setdatabase IN (0, $1) AND s.setrole IN (0, $2)",
+							  2, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read pg_db_role_setting");
+	text = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	text = MemoryContextStrdup(TopMemoryContext, text ? text : "");
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	return text;
 }
 
 /*
@@ -201,6 +229,13 @@ reload_if_pending(void)
 		return;
 	ConfigReloadPending = false;
 	ProcessConfigFile(PGC_SIGHUP);
+	if (!db_settings_changed)
+	{
+		char	   *now_settings = read_db_settings();
+
+		db_settings_changed = strcmp(now_settings, db_settings) != 0;
+		pfree(now_settings);
+	}
 	apply_session_settings();
 	/* a new interval counts from the last sweep, not from the old sleep */
 	next_cycle = TimestampTzPlusMilliseconds(last_start,
@@ -227,11 +262,18 @@ next_batch(void)
 				(errmsg("protea_reaper stopped a backlog: protea_reaper.enabled is off")));
 		return false;
 	}
+	if (db_settings_changed)
+	{
+		ereport(LOG,
+				(errmsg("protea_reaper stopped a backlog: the settings of database \"%s\" changed",
+						my_database)));
+		return false;
+	}
 	if (!extension_exists())
 	{
 		ereport(LOG,
 				(errmsg("protea_reaper stopped a backlog: extension \"%s\" is no longer installed in database \"%s\"",
-						REAPER_NAME, reaper_database)));
+						REAPER_NAME, my_database)));
 		return false;
 	}
 	return true;
@@ -316,8 +358,12 @@ static void
 cycle_succeeded(void)
 {
 	if (idle_reason != REAPER_IDLE)
-		ereport(LOG, (errmsg("protea_reaper is reaping in database \"%s\"",
-							 reaper_database)));
+		ereport(LOG,
+				(errmsg("protea_reaper is reaping in database \"%s\"", my_database),
+				 idle_reason == REAPER_STARTING ?
+				 errdetail("interval_seconds=%d, timeout_seconds=%d, stall_seconds=%d",
+						   reaper_interval_seconds, reaper_timeout_seconds,
+						   reaper_stall_seconds) : 0));
 	idle_reason = REAPER_IDLE;
 	if (failures_in_a_row > 0)
 		ereport(LOG,
@@ -409,8 +455,7 @@ report_at_exit(int code, Datum arg)
 		why = "a statement ran past twice protea_reaper.statement_timeout: code on PROTEA's tables kept it running after the cancel";
 		ereport(LOG,
 				(errmsg("Reaper cycle failed: %s", why),
-				 errdetail("The worker exits; the postmaster starts it again in %d s.",
-						   REAPER_RESTART_SECONDS)));
+				 errdetail("The reaper exits; the launcher starts it again.")));
 	}
 	if (!cycle_running || (cycle_result.reaped == 0 && !reaper_hard_deadline_hit))
 		return;
@@ -430,11 +475,6 @@ run_cycle(void)
 		go_idle(REAPER_DISABLED);
 		return;
 	}
-	if (RecoveryInProgress())
-	{
-		go_idle(REAPER_IN_RECOVERY);
-		return;
-	}
 
 	MemoryContextReset(cycle_context);
 	MemoryContextSwitchTo(cycle_context);
@@ -448,6 +488,8 @@ run_cycle(void)
 
 		if (state == REAPER_SWEEPING)
 			cycle_succeeded();
+		else if (state == REAPER_NO_EXTENSION)
+			exit_no_extension();
 		else
 			go_idle(state);
 	}
@@ -506,25 +548,35 @@ sleep_until_next(void)
 
 /*
  * connect_worker
- *		Signals, the connection (a missing database or role is a FATAL the
- *		status explains), and the session's settings.
+ *		Signals, the connection to the database the launcher chose, by OID,
+ *		as the role it looked up (a failure is a FATAL the status explains),
+ *		and the session's settings.  A DBA command that holds the database
+ *		meanwhile sends the reaper away at once.
  */
 static void
-connect_worker(void)
+connect_worker(Datum main_arg)
 {
+	ReaperWorkerArgs args;
+
+	memcpy(&args, MyBgworkerEntry->bgw_extra, sizeof(args));
+
 	/* SIGTERM must end us even inside a commit, hence die() */
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 
-	reaper_status_worker_connecting(reaper_database, reaper_role);
-	BackgroundWorkerInitializeConnection(reaper_database,
-										 reaper_role[0] != '\0' ? reaper_role : NULL,
-										 0);
+	reaper_status_worker_connecting(DatumGetInt32(main_arg));
+	BackgroundWorkerInitializeConnectionByOid(args.dboid, args.roleid, 0);
 	reaper_status_worker_started();
+	if (reaper_status_worker_held())
+		proc_exit(0);
 	before_shmem_exit(report_at_exit, (Datum) 0);
 
 	SetConfigOption("application_name", REAPER_NAME, PGC_USERSET, PGC_S_OVERRIDE);
+	db_settings = read_db_settings();
+	StartTransactionCommand();
+	strlcpy(my_database, get_database_name(MyDatabaseId), NAMEDATALEN);
+	CommitTransactionCommand();
 	apply_session_settings();
 	cycle_context = AllocSetContextCreate(TopMemoryContext,
 										  "protea_reaper cycle",
@@ -539,12 +591,7 @@ connect_worker(void)
 void
 protea_reaper_worker_main(Datum main_arg)
 {
-	connect_worker();
-	ereport(LOG,
-			(errmsg("protea_reaper worker started in database \"%s\"", reaper_database),
-			 errdetail("interval_seconds=%d, timeout_seconds=%d, stall_seconds=%d, enabled=%s",
-					   reaper_interval_seconds, reaper_timeout_seconds,
-					   reaper_stall_seconds, reaper_enabled ? "on" : "off")));
+	connect_worker(main_arg);
 
 	/* The first sweep runs at once: stuck jobs may have waited for us */
 	next_cycle = GetCurrentTimestamp();
@@ -558,6 +605,14 @@ protea_reaper_worker_main(Datum main_arg)
 			last_start = GetCurrentTimestamp();
 			run_cycle();
 			schedule_next();
+		}
+		if (db_settings_changed)
+		{
+			ereport(LOG,
+					(errmsg("protea_reaper restarts in database \"%s\" to apply its new ALTER DATABASE / ALTER ROLE settings",
+							my_database)));
+			reaper_status_worker_exiting(REAPER_EXIT_RESTART_NOW);
+			proc_exit(0);
 		}
 		sleep_until_next();
 	}

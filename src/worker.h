@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * worker.h
- *	  The protea_reaper background worker.
+ *	  A reaper: the background worker of one database.
  *
  *-------------------------------------------------------------------------
  */
@@ -10,7 +10,6 @@
 
 #include "fmgr.h"
 
-extern void reaper_worker_register(void);
 extern PGDLLEXPORT void protea_reaper_worker_main(Datum main_arg);
 
 #endif							/* PROTEA_REAPER_WORKER_H */

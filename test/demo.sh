@@ -60,15 +60,15 @@ sql -c "SELECT right(job_id::text, 2) AS job, operation, verdict, date_trunc('se
 say "The worker is preloaded but disabled"
 # it started before protea_demo existed; the postmaster restarts it within 5 s
 for _ in $(seq 1 15); do
-    [ "$(sql -At -c "SELECT pid IS NOT NULL FROM protea_reaper_status()")" = t ] && break
+    [ "$(sql -At -c "SELECT pid IS NOT NULL FROM protea_reaper_status() WHERE database = current_database()")" = t ] && break
     sleep 1
 done
-sql -c "SELECT pid IS NOT NULL AS worker_running, state, enabled, interval_seconds, timeout_seconds, stall_seconds, cycles, total_reaped FROM protea_reaper_status()"
+sql -c "SELECT pid IS NOT NULL AS worker_running, state, enabled, interval_seconds, timeout_seconds, stall_seconds, cycles, total_reaped FROM protea_reaper_status() WHERE database = current_database()"
 
 say "Turning it on: ALTER SYSTEM SET protea_reaper.enabled = on; SELECT pg_reload_conf();"
 sql -c "ALTER SYSTEM SET protea_reaper.enabled = on" -c "SELECT pg_reload_conf()" >/dev/null
 for _ in $(seq 1 30); do
-    [ "$(sql -At -c "SELECT total_reaped >= 2 FROM protea_reaper_status()")" = t ] && break
+    [ "$(sql -At -c "SELECT total_reaped >= 2 FROM protea_reaper_status() WHERE database = current_database()")" = t ] && break
     sleep 1
 done
 sql -c "SELECT right(id::text, 2) AS job, operation, status, error_code, error_message FROM job ORDER BY id"

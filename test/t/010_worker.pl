@@ -1,7 +1,8 @@
 # 010_worker.pl: the background worker's lifecycle as an operator sees it.
 #
-# It shows up in pg_stat_activity, idles (and says why) in a database
-# without the extension, fails a stale job within two intervals and leaves
+# No reaper runs in a database without the extension; one starts there on
+# CREATE EXTENSION and shows up in pg_stat_activity, fails a stale job
+# within two intervals and leaves
 # a live one (or a leased one, until its lease lapses) alone, applies a
 # reload at once, idles when disabled, and
 # survives bad cycles (a dropped table, a lock timeout) without dying or
@@ -19,24 +20,27 @@ use Test::More;
 my $node = reaper_node('worker', conf => "protea_reaper.lock_timeout = '500ms'\n");
 $node->start;
 
+# No extension yet: nothing is written, and no reaper stays connected
+install_protea($node, extension => 0);
+my $early = add_job($node, 1);
+ok(stays_running($node, $early, 3), 'without the extension nothing is written');
+is(worker_pid($node), '', 'and no reaper stays in the database');
+
+# With the extension: a reaper starts, and a stale job is failed within two
+# intervals (1 s each, plus the time of the check), a live one is not
+$node->safe_psql('postgres', 'CREATE EXTENSION protea_reaper');
 my $pid = wait_for_worker($node);
-ok($pid, 'worker appears in pg_stat_activity as protea_reaper');
+ok($pid, 'on CREATE EXTENSION a reaper appears in pg_stat_activity as protea_reaper');
 is( $node->safe_psql('postgres',
 		"SELECT backend_type || ' ' || application_name FROM pg_stat_activity WHERE pid = $pid"),
 	'protea_reaper protea_reaper',
 	'backend_type and application_name are protea_reaper');
-
-# No extension yet: nothing is written, and the log says why
-install_protea($node, extension => 0);
-my $early = add_job($node, 1);
-$node->wait_for_log(
-	qr/protea_reaper is idle: extension "protea_reaper" is not installed in database "postgres"/);
-ok(stays_running($node, $early, 3), 'without the extension the worker writes nothing');
-
-# With the extension: a stale job is failed within two intervals (1 s each,
-# plus the time of the check), a live one is not
-$node->safe_psql('postgres', 'CREATE EXTENSION protea_reaper');
 ok(reaped_within($node, $early, 10), 'stale job from before CREATE EXTENSION is reaped');
+is($node->safe_psql('postgres',
+		q{SELECT state FROM protea_reaper_status() WHERE database IS NULL}),
+	'running', 'the launcher has a row of its own (database NULL)');
+ok($node->log_contains(qr/protea_reaper is reaping in database "postgres"/),
+	'the log says the reaper is reaping there');
 my $stale = add_job($node, 2, event => '1 hour');
 my $alive = add_job($node, 3, event => '10 seconds');
 ok(reaped_within($node, $stale, 2 + 1), 'stale job is failed within two intervals');
@@ -48,7 +52,7 @@ my $status = $node->safe_psql('postgres',
 	q{SELECT pid, database, state IN ('idle', 'sweeping'), enabled, stall_seconds,
 	         cycles > 0, total_reaped, last_alive, last_error IS NULL,
 	         next_cycle_at > now() - interval '1 second'
-	    FROM protea_reaper_status()});
+	    FROM protea_reaper_status() WHERE database = current_database()});
 is($status, "$pid|postgres|t|t|300|t|2|1|t|t", 'status reflects a healthy worker');
 
 # Reload: a shorter stall window changes the outcome without a restart
@@ -79,7 +83,7 @@ is($node->safe_psql('postgres',
 ok( $node->poll_query_until('postgres',
 		"SELECT status || '/' || error_code FROM job WHERE id = '$leased'", 'FAILED/lease_expired'),
 	'once its lease has lapsed (and lease_grace_seconds passed) it is failed: lease_expired');
-is($node->safe_psql('postgres', 'SELECT stall_seconds FROM protea_reaper_status()'),
+is($node->safe_psql('postgres', 'SELECT stall_seconds FROM protea_reaper_status() WHERE database = current_database()'),
 	'60', 'status shows the reloaded stall_seconds');
 
 # A longer interval takes effect at once, not after the old sleep
@@ -87,7 +91,7 @@ $node->append_conf('postgresql.conf', "protea_reaper.interval_seconds = 3600\n")
 $node->reload;
 $node->poll_query_until('postgres',
 	q{SELECT interval_seconds = 3600 AND next_cycle_at > now() + interval '50 minutes'
-	    FROM protea_reaper_status()})
+	    FROM protea_reaper_status() WHERE database = current_database()})
   or die 'interval not applied';
 pass('a new interval reschedules the next cycle at once');
 my $woken = add_job($node, 5);
@@ -100,7 +104,7 @@ $node->reload;
 $node->append_conf('postgresql.conf', "protea_reaper.enabled = off\n");
 $node->reload;
 $node->poll_query_until('postgres',
-	q{SELECT state = 'disabled' AND NOT enabled FROM protea_reaper_status()})
+	q{SELECT state = 'disabled' AND NOT enabled FROM protea_reaper_status() WHERE database = current_database()})
   or die 'worker did not become disabled';
 my $while_off = add_job($node, 6);
 ok(stays_running($node, $while_off, 3), 'disabled worker reaps nothing');
@@ -122,7 +126,7 @@ my $failures = () = $log =~ /LOG:  Reaper cycle failed/g;
 is($failures, 1, 'an identical failure is not logged again every cycle');
 like(
 	$node->safe_psql('postgres',
-		q{SELECT state, failed_cycles >= 3, last_error, last_error_at IS NOT NULL FROM protea_reaper_status()}),
+		q{SELECT state, failed_cycles >= 3, last_error, last_error_at IS NOT NULL FROM protea_reaper_status() WHERE database = current_database()}),
 	qr/^idle after error\|t\|protea_reaper job_event table "public\.job_event" does not exist\|t$/,
 	'status shows the failure');
 
@@ -146,19 +150,22 @@ $locker->quit;
 my $unlocked = add_job($node, 8);
 ok(reaped_within($node, $unlocked, 5), 'once the lock is gone it reaps again');
 
-# DROP EXTENSION: it stops acting
+# DROP EXTENSION: the reaper exits, and says why once
+$offset = -s $node->logfile;
 $node->safe_psql('postgres', 'DROP EXTENSION protea_reaper');
 my $dropped = add_job($node, 9);
-$offset = -s $node->logfile;
-$node->wait_for_log(qr/protea_reaper is idle: extension "protea_reaper" is not installed/, $offset);
-ok(stays_running($node, $dropped, 2), 'after DROP EXTENSION the worker writes nothing');
-# The status is server-wide: read it from another database that has the extension
+$node->wait_for_log(qr/protea_reaper exits: extension "protea_reaper" is not installed in database "postgres"/,
+	$offset);
+ok(stays_running($node, $dropped, 2), 'after DROP EXTENSION nothing is written');
+is(worker_pid($node), '', 'and the reaper has left the database');
+# The status is server-wide: read it from another database with the extension
 $node->safe_psql('postgres', 'CREATE DATABASE ops');
 $node->safe_psql('ops', 'CREATE EXTENSION protea_reaper');
-sleep(2);
-is($node->safe_psql('ops', 'SELECT state, database FROM protea_reaper_status()'),
-	'no extension|postgres', 'status says why the worker is idle, cycle after cycle');
-is(worker_pid($node), $pid, 'the same worker is still there');
+is($node->safe_psql('ops', q{SELECT count(*) FROM protea_reaper_status() WHERE database = 'postgres'}),
+	'0', 'a database without the extension has no row in the status');
+$log = slurp_file($node->logfile, $offset);
+my $exits = () = $log =~ /protea_reaper exits: extension/g;
+is($exits, 1, 'the exit is logged once');
 
 $node->stop;
 done_testing();

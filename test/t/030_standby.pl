@@ -1,5 +1,6 @@
-# 030_standby.pl: the worker never writes on a standby, and starts reaping
-# once the standby is promoted, without a restart.
+# 030_standby.pl: nothing runs on a standby (the launcher starts once
+# recovery has finished), and reaping starts once the standby is promoted,
+# without a restart.
 use strict;
 use warnings;
 
@@ -26,16 +27,15 @@ $standby->append_conf('postgresql.conf', "protea_reaper.enabled = on\n");
 $standby->start;
 $primary->wait_for_catchup($standby);
 
-my $pid = wait_for_worker($standby);
-ok($pid, 'the worker runs on the standby');
-$standby->wait_for_log(qr/protea_reaper is idle while the server is in recovery/);
-is($standby->safe_psql('postgres', 'SELECT state FROM protea_reaper_status()'),
-	'in recovery', 'status says it is waiting for promotion');
+is($standby->safe_psql('postgres', 'SELECT state FROM protea_reaper_status() WHERE database IS NULL'),
+	'in recovery', 'the status says the launcher waits for promotion');
 ok(stays_running($standby, $stale, 3), 'the standby never reaps');
+is(worker_pid($standby), '', 'no reaper runs on it');
 
 $standby->promote;
-ok(reaped_within($standby, $stale, 10), 'after promotion the same worker reaps');
-is(worker_pid($standby), $pid, 'without a restart');
+ok(reaped_within($standby, $stale, 10), 'after promotion a reaper starts and reaps, without a restart');
+is($standby->safe_psql('postgres', 'SELECT state FROM protea_reaper_status() WHERE database IS NULL'),
+	'running', 'the launcher runs');
 is(job_state($primary, $stale), 'RUNNING//0', 'the old primary was never written by a reaper');
 
 $standby->stop;

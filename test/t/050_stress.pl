@@ -72,7 +72,7 @@ CREATE TABLE client_late (
 # The worker must be up before the clients start (it finds the extension at
 # its next cycle)
 $node->poll_query_until('postgres',
-	"SELECT pid IS NOT NULL FROM protea_reaper_status()")
+	"SELECT pid IS NOT NULL FROM protea_reaper_status() WHERE database = current_database()")
   or BAIL_OUT('the reaper worker did not start');
 
 # The application's guarded finish/cancel: record the outcome only when the
@@ -212,7 +212,7 @@ my %q = (
 	cancelled => "SELECT count(*) FROM client_outcome WHERE outcome = 'CANCELLED'",
 	too_late  => "SELECT count(*) FROM client_late",
 	reaped    => "SELECT count(*) FROM job WHERE status = 'FAILED'",
-	by_worker => "SELECT total_reaped FROM protea_reaper_status()",
+	by_worker => "SELECT total_reaped FROM protea_reaper_status() WHERE database = current_database()",
 	events    => "SELECT count(*) FROM job_event WHERE event <> 'job.timeout'",
 
 	# 1. a job a client ended keeps the client's outcome, with no audit event

@@ -77,7 +77,7 @@ $offset = -s $node->logfile;
 my $slowed = add_job($node, 2);
 $node->wait_for_log(qr/LOG:  Reaper cycle failed: canceling statement due to statement timeout/,
 	$offset);
-my $ms = $node->safe_psql('postgres', 'SELECT last_cycle_ms FROM protea_reaper_status()');
+my $ms = $node->safe_psql('postgres', 'SELECT last_cycle_ms FROM protea_reaper_status() WHERE database = current_database()');
 cmp_ok($ms, '<', 2500, "the slowed cycle was cancelled after statement_timeout ($ms ms)");
 is(job_state($node, $slowed), 'RUNNING//0', 'and wrote nothing');
 is(worker_pid($node), $pid, 'the worker survives it');
@@ -194,7 +194,7 @@ ok(reaped_within($node, $deferred, 5), 'without the trigger it is reaped');
 $node->append_conf('postgresql.conf', "protea_reaper.batch_size = 5\nprotea_reaper.interval_seconds = 3600\n");
 $node->reload;
 $node->poll_query_until('postgres',
-	q{SELECT next_cycle_at > now() + interval '50 minutes' FROM protea_reaper_status()})
+	q{SELECT next_cycle_at > now() + interval '50 minutes' FROM protea_reaper_status() WHERE database = current_database()})
   or die 'interval not applied';
 $node->safe_psql('postgres', q{
 	SET ROLE app;
@@ -215,7 +215,7 @@ $node->safe_psql('postgres', q{
 	       now() - '1 hour'::interval - i * '1 s'::interval, '{}', '{}', '{}'
 	  FROM generate_series(1, 22) AS i;
 });
-my $total_before = $node->safe_psql('postgres', 'SELECT total_reaped FROM protea_reaper_status()');
+my $total_before = $node->safe_psql('postgres', 'SELECT total_reaped FROM protea_reaper_status() WHERE database = current_database()');
 $offset = -s $node->logfile;
 $node->safe_psql('postgres', 'SELECT protea_reaper_wake()');
 $node->wait_for_log(qr/LOG:  Reaper cycle failed: poisoned job/, $offset);
@@ -223,7 +223,7 @@ is($node->safe_psql('postgres',
 		q{SELECT count(*) FROM job WHERE operation = 'counted' AND error_code = 'JobTimeout'}),
 	'10', 'two batches of 5 committed before the third failed');
 is($node->safe_psql('postgres',
-		"SELECT total_reaped - $total_before, last_reaped FROM protea_reaper_status()"),
+		"SELECT total_reaped - $total_before, last_reaped FROM protea_reaper_status() WHERE database = current_database()"),
 	'10|10', 'the status counts every committed failure of the failed cycle');
 $log = slurp_file($node->logfile, $offset);
 like($log, qr/LOG:  Reaped 10 stale job\(s\)\./, 'and so does the summary line');
@@ -243,7 +243,7 @@ ok(reaped_within($node, $other, 5), 'the unlocked stale job is reaped');
 $node->wait_for_log(qr/LOG:  Reaper skipped locked job $locked\./, $offset);
 pass('the locked one is logged as skipped');
 $node->wait_for_log(qr/1 stale job\(s\) skipped_locked/, $offset);
-is($node->safe_psql('postgres', 'SELECT last_skipped_locked FROM protea_reaper_status()'),
+is($node->safe_psql('postgres', 'SELECT last_skipped_locked FROM protea_reaper_status() WHERE database = current_database()'),
 	'1', 'and counted in the status');
 $holder->query_safe('ROLLBACK');
 $holder->quit;

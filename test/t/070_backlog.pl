@@ -72,7 +72,7 @@ my $mistake_offset = -s $node->logfile;
 add_backlog(100000, 'mistake');
 set_conf("protea_reaper.timeout_seconds = '1h'");
 wait_failing('mistake');
-is($node->safe_psql('postgres', 'SELECT state FROM protea_reaper_status()'),
+is($node->safe_psql('postgres', 'SELECT state FROM protea_reaper_status() WHERE database = current_database()'),
 	'sweeping', 'while it works through a backlog the status says sweeping');
 set_conf("protea_reaper.timeout_seconds = '6h'");
 sleep(3);
@@ -92,7 +92,7 @@ add_backlog(100000, 'disabled');
 set_conf("protea_reaper.timeout_seconds = '1h'");
 wait_failing('disabled');
 set_conf('protea_reaper.enabled = off');
-$node->poll_query_until('postgres', q{SELECT state = 'disabled' FROM protea_reaper_status()})
+$node->poll_query_until('postgres', q{SELECT state = 'disabled' FROM protea_reaper_status() WHERE database = current_database()})
   or die 'worker did not become disabled';
 my $disabled = failed('disabled');
 sleep(2);
@@ -109,7 +109,7 @@ my $drop_offset = -s $node->logfile;
 wait_failing('disabled', $disabled);
 $node->safe_psql('postgres', 'DROP EXTENSION protea_reaper');
 $node->wait_for_log(
-	qr/protea_reaper (stopped a backlog: extension "protea_reaper" is no longer installed|is idle: extension "protea_reaper" is not installed)/,
+	qr/protea_reaper (stopped a backlog: extension "protea_reaper" is no longer installed|exits: extension "protea_reaper" is not installed)/,
 	$drop_offset);
 my $dropped = failed('disabled');
 sleep(2);
@@ -147,7 +147,7 @@ $node->safe_psql('postgres', "DELETE FROM job WHERE operation = 'sigterm'");
 # how many wait and what to do, and the status shows it
 set_conf("protea_reaper.max_jobs_per_cycle = 500\nprotea_reaper.interval_seconds = 3600");
 $node->poll_query_until('postgres',
-	q{SELECT next_cycle_at > now() + interval '50 minutes' FROM protea_reaper_status()})
+	q{SELECT next_cycle_at > now() + interval '50 minutes' FROM protea_reaper_status() WHERE database = current_database()})
   or die 'interval not applied';
 add_backlog(1200, 'braked');
 set_conf("protea_reaper.timeout_seconds = '1h'");
@@ -158,10 +158,10 @@ $node->wait_for_log(
 	$offset);
 pass('the brake stops the cycle and says how many wait');
 is(failed('braked'), '500', 'exactly max_jobs_per_cycle jobs were failed');
-is($node->safe_psql('postgres', 'SELECT last_reaped, last_waiting FROM protea_reaper_status()'),
+is($node->safe_psql('postgres', 'SELECT last_reaped, last_waiting FROM protea_reaper_status() WHERE database = current_database()'),
 	'500|700', 'the status shows the brake');
 $node->safe_psql('postgres', 'SELECT protea_reaper_wake()');
-$node->poll_query_until('postgres', q{SELECT last_waiting = 200 FROM protea_reaper_status()})
+$node->poll_query_until('postgres', q{SELECT last_waiting = 200 FROM protea_reaper_status() WHERE database = current_database()})
   or die 'the next cycle did not go on';
 is(failed('braked'), '1000', 'the next cycle goes on at the same pace');
 

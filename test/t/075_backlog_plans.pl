@@ -35,9 +35,9 @@ $node->safe_psql('postgres', q{
 wait_for_worker($node);
 
 # A few cycles on the empty tables: the worker's plans are made and kept
-my $cycles = $node->safe_psql('postgres', 'SELECT cycles FROM protea_reaper_status()');
+my $cycles = $node->safe_psql('postgres', 'SELECT cycles FROM protea_reaper_status() WHERE database = current_database()');
 $node->poll_query_until('postgres',
-	"SELECT cycles >= $cycles + 3 FROM protea_reaper_status()")
+	"SELECT cycles >= $cycles + 3 FROM protea_reaper_status() WHERE database = current_database()")
   or die "the worker does not cycle";
 
 # 100,000 jobs started 7 hours ago and silent since arrive at once
@@ -55,7 +55,7 @@ note(sprintf('reaped in %.1f s', time() - $t0));
 is($node->safe_psql('postgres',
 		"SELECT count(*) FROM job_event WHERE event = 'job.timeout'"),
 	'100000', 'each with one audit event');
-is($node->safe_psql('postgres', 'SELECT failed_cycles FROM protea_reaper_status()'),
+is($node->safe_psql('postgres', 'SELECT failed_cycles FROM protea_reaper_status() WHERE database = current_database()'),
 	'0', 'no cycle failed on the way');
 my $log = slurp_file($node->logfile);
 unlike($log, qr/canceling statement due to statement timeout/,

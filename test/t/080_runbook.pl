@@ -97,10 +97,12 @@ my %check = (
 	'is the reaper alive?' => sub {
 		$node->append_conf('postgresql.conf', "protea_reaper.enabled = on\n");
 		$node->reload;
-		$node->poll_query_until('postgres', q{SELECT state = 'idle' FROM protea_reaper_status()})
+		$node->poll_query_until('postgres', q{SELECT state = 'idle' FROM protea_reaper_status() WHERE database = current_database()})
 		  or die 'the worker did not become idle';
-		like(run('is the reaper alive?'), qr/^$pid\|postgres\|(idle|sweeping)\|t\|/,
-			'one row: the pid, the database, a healthy state');
+		my $out = run('is the reaper alive?');
+		like($out, qr/\A\d+\|\|running\|/, "first the launcher's row: no database, running");
+		like($out, qr/^$pid\|postgres\|(idle|sweeping)\|t\|/m,
+			'then a row for the database: the pid, the database, a healthy state');
 	},
 	'alert: did the reaper die?' => sub {
 		is(run('alert: did the reaper die?'), 'f', 'quiet while the worker runs');
@@ -109,7 +111,7 @@ my %check = (
 		$node->append_conf('postgresql.conf', "protea_reaper.interval_seconds = 3600\n");
 		$node->reload;
 		$node->poll_query_until('postgres',
-			q{SELECT next_cycle_at > now() + interval '50 minutes' FROM protea_reaper_status()})
+			q{SELECT next_cycle_at > now() + interval '50 minutes' FROM protea_reaper_status() WHERE database = current_database()})
 		  or die 'interval not applied';
 		my $stale = add_job($node, 4);
 		is(run('sweep now, in the worker'), 't', 'the worker is asked');
@@ -118,15 +120,28 @@ my %check = (
 	'restart the reaper' => sub {
 		is(run('restart the reaper'), 't', 'the worker is terminated');
 		my $new = wait_for_worker($node, $pid);
-		isnt($new, $pid, 'and started again by the postmaster');
+		isnt($new, $pid, 'and started again by the launcher');
 		$pid = $new;
 	},
 	'tune thresholds' => sub {
 		run('tune thresholds');
 		$node->poll_query_until('postgres',
-			q{SELECT stall_seconds = 2700 FROM protea_reaper_status()})
+			q{SELECT stall_seconds = 2700 FROM protea_reaper_status() WHERE database = current_database()})
 		  or die 'stall_seconds not applied';
 		pass('a new threshold applies after the reload, without a restart');
+	},
+	'tune one database' => sub {
+		$node->safe_psql('postgres', 'CREATE DATABASE protea');
+		install_protea($node, db => 'protea');
+		$node->append_conf('postgresql.conf', "protea_reaper.database = 'postgres, protea'\n");
+		$node->reload;
+		run('tune one database');
+		$node->poll_query_until('postgres',
+			q{SELECT stall_seconds = 3600 FROM protea_reaper_status() WHERE database = 'protea'})
+		  or die 'the database setting was not applied';
+		is($node->safe_psql('postgres',
+				q{SELECT stall_seconds FROM protea_reaper_status() WHERE database = 'postgres'}),
+			'2700', 'that database gets its own threshold after the reload; the others keep theirs');
 	},
 	'see what a sweep runs' => sub {
 		like(run('see what a sweep runs'), qr/^first_batch\|WITH candidates AS/m,

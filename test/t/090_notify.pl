@@ -319,9 +319,9 @@ my $worker = worker_pid($node);
 sub cycles_later
 {
 	my ($n) = @_;
-	my $ended = $node->safe_psql('postgres', 'SELECT cycles FROM protea_reaper_status()');
+	my $ended = $node->safe_psql('postgres', 'SELECT cycles FROM protea_reaper_status() WHERE database = current_database()');
 	$node->poll_query_until('postgres',
-		"SELECT cycles >= $ended + $n FROM protea_reaper_status()")
+		"SELECT cycles >= $ended + $n FROM protea_reaper_status() WHERE database = current_database()")
 	  or die "the worker did not end $n more cycle(s)";
 	return;
 }
@@ -356,7 +356,7 @@ sub set_conf
 	my ($lines, $state) = @_;
 	$node->append_conf('postgresql.conf', $lines);
 	$node->reload;
-	$node->poll_query_until('postgres', "SELECT state = '$state' FROM protea_reaper_status()")
+	$node->poll_query_until('postgres', "SELECT state = '$state' FROM protea_reaper_status() WHERE database = current_database()")
 	  or die "the worker did not become $state";
 	return;
 }

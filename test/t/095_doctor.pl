@@ -56,7 +56,7 @@ like(
 	qr/^t\|The worker \(pid $pid\) is (idle|sweeping); its last cycle started at [^|]+ and failed 0 job\(s\)\.\|$/,
 	'worker: ok, naming its pid and last cycle');
 is( row($node, 'postgres', 'database'),
-	't|The worker sweeps this database, "postgres".|',
+	't|This database, "postgres", has a reaper of its own (protea_reaper.database names it).|',
 	'database: ok');
 
 # Disabled: the worker idles, and the doctor says how to turn it on again
@@ -83,20 +83,22 @@ $elsewhere->start;
 install_protea($elsewhere);
 $elsewhere->safe_psql('postgres', 'CREATE DATABASE protea');
 install_protea($elsewhere, db => 'protea');
-# the worker retries every 5 s until database protea exists
 wait_row($elsewhere, 'protea', 'worker', 't');
 is( row($elsewhere, 'protea', 'database'),
-	't|The worker sweeps this database, "protea".|',
-	'in the database it sweeps, the database row is ok');
+	't|This database, "protea", has a reaper of its own (protea_reaper.database names it).|',
+	'in a database the list names, the database row is ok');
 ($ok, $detail, $hint) = split /\|/, row($elsewhere, 'postgres', 'database');
 is($ok, 'f', 'in another database, the database row is not ok');
 is( $detail,
-	'The worker sweeps database "protea"; this is "postgres": jobs here are not reaped.',
-	'its detail names both databases');
-like($hint, qr/^ALTER SYSTEM SET protea_reaper\.database = 'postgres'; then restart the server/,
-	'its hint points protea_reaper.database here');
-like(row($elsewhere, 'postgres', 'worker'), qr/^t\|/,
-	'the worker row is ok there: the worker itself is healthy');
+	q{protea_reaper.database = 'protea' does not name this database, "postgres": jobs here are not reaped.},
+	'its detail names the setting and the database');
+like($hint, qr/^ALTER SYSTEM SET protea_reaper\.database = 'protea, postgres'; SELECT pg_reload_conf\(\);/,
+	'its hint adds this database to protea_reaper.database');
+like(row($elsewhere, 'postgres', 'worker'), qr/^f\|The reaper of this database is not running \(not started\): protea_reaper.database \(protea\) does not name this database/,
+	'the worker row says there is no reaper here, and why');
+$elsewhere->safe_psql('postgres', $hint);
+wait_row($elsewhere, 'postgres', 'worker', 't');
+pass('running the hint gives this database a reaper, without a restart');
 $elsewhere->stop;
 
 # pg_dump: the policy rows come back in a fresh database, in the table that
@@ -129,7 +131,7 @@ $node->safe_psql('postgres', 'CREATE DATABASE restored');
 $node->command_ok(
 	[ 'pg_restore', '--exit-on-error', '-d', 'restored', "$dir/src.dump" ],
 	'pg_restore into a fresh database, without errors');
-is($node->safe_psql('restored', $made_by_extension), '1.2 1',
+is($node->safe_psql('restored', $made_by_extension), '1.3 1',
 	'the dump created the extension, and the policy table with it');
 my $expected = $node->safe_psql('src', $rows);
 is($node->safe_psql('restored', $rows), $expected, 'the policy rows survive pg_dump');
@@ -140,7 +142,7 @@ like(
 	qr/; 3 operation\(s\) with rows in protea_reaper_policy\.$/,
 	'and the restored rows are the policy in force');
 
-# plain format, psql, from a database that installed 1.0 and updated to 1.2
+# plain format, psql, from a database that installed 1.0 and updated to 1.3
 $node->safe_psql('postgres', 'CREATE DATABASE upgraded');
 install_protea($node, db => 'upgraded', extension => 0);
 $node->safe_psql('upgraded',
@@ -155,8 +157,8 @@ $node->command_ok(
 		'-d', 'upgraded_copy'
 	],
 	'restored with psql, without errors');
-is($node->safe_psql('upgraded_copy', $made_by_extension), '1.2 1',
-	'the dump created the extension 1.2, and the policy table with it');
+is($node->safe_psql('upgraded_copy', $made_by_extension), '1.3 1',
+	'the dump created the extension 1.3, and the policy table with it');
 is($node->safe_psql('upgraded_copy', $rows), $expected,
 	'the policy rows of an updated extension survive pg_dump');
 

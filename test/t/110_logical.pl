@@ -70,7 +70,7 @@ is($subscriber->safe_psql('postgres',
 	'1', 'its apply worker runs');
 unlike(slurp_file($subscriber->logfile), qr/duplicate key value/,
 	'no duplicate key stopped the apply worker');
-is($subscriber->safe_psql('postgres', 'SELECT state FROM protea_reaper_status()'),
+is($subscriber->safe_psql('postgres', 'SELECT state FROM protea_reaper_status() WHERE database = current_database()'),
 	'subscribed', "the worker's state says why it idles");
 $subscriber->wait_for_log(
 	qr/protea_reaper is idle: subscription "protea" replicates PROTEA's tables into database "postgres"/);

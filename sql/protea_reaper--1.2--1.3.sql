@@ -1,0 +1,76 @@
+/* protea_reaper--1.2--1.3.sql: ALTER EXTENSION protea_reaper UPDATE from 1.2 */
+
+\echo Use "ALTER EXTENSION protea_reaper UPDATE" to load this file. \quit
+
+-- protea_reaper_status() becomes a row for the launcher and one for each
+-- database's reaper, so it is made again, with 1.3's grants (pg_monitor).
+-- Grants a superuser gave on the old one are not given again here:
+-- PostgreSQL would count them as the extension's own (pg_init_privs), so
+-- that pg_dump would leave them out.  The update says which they were, as
+-- the GRANT statements to run after it.
+SELECT pg_catalog.set_config('protea_reaper_upgrade.grants',
+       coalesce(pg_catalog.string_agg(
+           pg_catalog.format('GRANT EXECUTE ON FUNCTION %s.protea_reaper_status() TO %s%s;',
+                             pg_catalog.quote_ident(n.nspname),
+                             CASE WHEN a.grantee = 0 THEN 'PUBLIC'
+                                  ELSE pg_catalog.quote_ident(r.rolname) END,
+                             CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END),
+           ' ' ORDER BY r.rolname), ''),
+       true)
+  FROM pg_catalog.pg_proc AS p
+  JOIN pg_catalog.pg_namespace AS n ON n.oid = p.pronamespace
+ CROSS JOIN LATERAL pg_catalog.aclexplode(p.proacl) AS a
+  LEFT JOIN pg_catalog.pg_roles AS r ON r.oid = a.grantee
+ WHERE p.oid = 'protea_reaper_status()'::pg_catalog.regprocedure
+   AND a.grantee <> p.proowner
+   AND a.grantee <> 'pg_monitor'::pg_catalog.regrole
+   AND (a.grantee = 0 OR r.rolname IS NOT NULL);
+
+DROP FUNCTION protea_reaper_status();
+
+CREATE FUNCTION protea_reaper_status(
+    OUT pid integer,
+    OUT database text,
+    OUT state text,
+    OUT enabled boolean,
+    OUT timeout_seconds integer,
+    OUT stall_seconds integer,
+    OUT interval_seconds integer,
+    OUT started_at timestamptz,
+    OUT cycles bigint,
+    OUT failed_cycles bigint,
+    OUT last_cycle_start timestamptz,
+    OUT last_cycle_end timestamptz,
+    OUT last_cycle_ms double precision,
+    OUT last_reaped bigint,
+    OUT last_alive bigint,
+    OUT total_reaped bigint,
+    OUT last_error text,
+    OUT last_error_at timestamptz,
+    OUT next_cycle_at timestamptz,
+    OUT last_skipped_locked bigint,
+    OUT last_waiting bigint,
+    OUT next_start_at timestamptz,
+    OUT starts bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'protea_reaper_status_1_3'
+LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION protea_reaper_status() IS
+'The launcher (database NULL), then the reaper of each database it looks after: pid, state and why, settings in force, cycles, last result and last error, next start';
+
+REVOKE ALL ON FUNCTION protea_reaper_status() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION protea_reaper_status() TO pg_monitor;
+
+COMMENT ON FUNCTION protea_reaper_wake() IS
+'Ask the reaper of this database to sweep now rather than at its next interval';
+
+DO $$
+BEGIN
+    IF pg_catalog.current_setting('protea_reaper_upgrade.grants') <> '' THEN
+        RAISE WARNING 'protea_reaper_status() was made again for 1.3: the grants given on it besides pg_monitor''s are gone'
+            USING DETAIL = 'It now returns a row for the launcher and one for each database''s reaper.',
+                  HINT = 'Give them again once the update has committed: ' || pg_catalog.current_setting('protea_reaper_upgrade.grants');
+    END IF;
+END
+$$;
