@@ -117,7 +117,8 @@
 /*
  * Job j's newest job_event, as le.last_ts (NULL if none), looked for in
  * steps (each NEWEST_EVENT(bound) followed by a comma), then among all of
- * them; cond: extra filter.
+ * them; cond: an extra filter on j, which every step carries (on j alone it
+ * is a one-time filter: a step it rules out reads no event).
  *
  * Each step is the newest event if any is within its bound, and coalesce()
  * runs a step only when the ones before found nothing, so le.last_ts is
@@ -127,18 +128,17 @@
  * event since its start probes every partition.
  */
 #define LAST_EVENT_IN(steps, cond) \
-	"LEFT JOIN LATERAL (SELECT coalesce(" steps NEWEST_EVENT("") ") AS last_ts" \
-	"                    WHERE true" cond ") AS le ON true"
+	"LEFT JOIN LATERAL (SELECT coalesce(" steps NEWEST_EVENT(cond) ") AS last_ts) AS le ON true"
 
 /* The steps: the events that keep j alive; those since j started */
-#define RECENT_STEP NEWEST_EVENT(" AND " RECENT_EVENT("e.ts")) ", "
-#define SINCE_START_STEP NEWEST_EVENT(" AND e.ts >= j.started_at") ", "
+#define RECENT_STEP(cond) NEWEST_EVENT(" AND " RECENT_EVENT("e.ts") cond) ", "
+#define SINCE_START_STEP(cond) NEWEST_EVENT(" AND e.ts >= j.started_at" cond) ", "
 
 /* Job j's newest job_event, in a statement with the PolicyParam parameters */
-#define LAST_EVENT(cond) LAST_EVENT_IN(RECENT_STEP SINCE_START_STEP, cond)
+#define LAST_EVENT(cond) LAST_EVENT_IN(RECENT_STEP(cond) SINCE_START_STEP(cond), cond)
 
 /* The same, in a statement without them (no stall_seconds to bound by) */
-#define LAST_EVENT_NO_POLICY(cond) LAST_EVENT_IN(SINCE_START_STEP, cond)
+#define LAST_EVENT_NO_POLICY(cond) LAST_EVENT_IN(SINCE_START_STEP(cond), cond)
 
 /*
  * Job j, with its last event le.last_ts, is stale: the README's rule.  Past
