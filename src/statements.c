@@ -109,11 +109,36 @@
 #define LEASE_DEAD(ts) \
 	"(" LAPSED " AND NOT (@EVENTS_EXTEND@ AND " RECENT_EVENT(ts) " IS TRUE))"
 
-/* Job j's newest job_event, as le.last_ts (NULL if none); cond: extra filter */
-#define LAST_EVENT(cond) \
-	"LEFT JOIN LATERAL (SELECT e.ts AS last_ts FROM @EVENT@ AS e" \
-	"                    WHERE e.job_id = j.id" cond \
-	"                    ORDER BY e.ts DESC LIMIT 1) AS le ON true"
+/* Job j's newest job_event with ts past a bound (bound: " AND ..."), or NULL */
+#define NEWEST_EVENT(bound) \
+	"(SELECT e.ts FROM @EVENT@ AS e WHERE e.job_id = j.id" bound \
+	"  ORDER BY e.ts DESC LIMIT 1)"
+
+/*
+ * Job j's newest job_event, as le.last_ts (NULL if none), looked for in
+ * steps (each NEWEST_EVENT(bound) followed by a comma), then among all of
+ * them; cond: an extra filter on j, which every step carries (on j alone it
+ * is a one-time filter: a step it rules out reads no event).
+ *
+ * Each step is the newest event if any is within its bound, and coalesce()
+ * runs a step only when the ones before found nothing, so le.last_ts is
+ * j's newest event whatever the steps.  The bounds let a job_event
+ * partitioned by ts prune its partitions: an alive job's event is found in
+ * the newest few, a stale job's since its start, and only a job with no
+ * event since its start probes every partition.
+ */
+#define LAST_EVENT_IN(steps, cond) \
+	"LEFT JOIN LATERAL (SELECT coalesce(" steps NEWEST_EVENT(cond) ") AS last_ts) AS le ON true"
+
+/* The steps: the events that keep j alive; those since j started */
+#define RECENT_STEP(cond) NEWEST_EVENT(" AND " RECENT_EVENT("e.ts") cond) ", "
+#define SINCE_START_STEP(cond) NEWEST_EVENT(" AND e.ts >= j.started_at" cond) ", "
+
+/* Job j's newest job_event, in a statement with the PolicyParam parameters */
+#define LAST_EVENT(cond) LAST_EVENT_IN(RECENT_STEP(cond) SINCE_START_STEP(cond), cond)
+
+/* The same, in a statement without them (no stall_seconds to bound by) */
+#define LAST_EVENT_NO_POLICY(cond) LAST_EVENT_IN(SINCE_START_STEP(cond), cond)
 
 /*
  * Job j, with its last event le.last_ts, is stale: the README's rule.  Past
@@ -378,7 +403,7 @@ static const char fail_job_sql[] =
 "WITH target AS ("
 "  SELECT j.id, j.status::text AS old_status, le.last_ts"
 "    FROM @JOB@ AS j "
-LAST_EVENT("")
+LAST_EVENT_NO_POLICY("")
 "   WHERE j.id = $1"
 "     FOR UPDATE OF j"
 "), failed AS ("
@@ -428,7 +453,7 @@ static const char clock_skew_sql[] =
 "       count(*) FILTER (WHERE " INFINITE "),"
 "       (array_agg(j.id ORDER BY j.id) FILTER (WHERE " INFINITE "))[1:5]"
 "  FROM @JOB@ AS j "
-LAST_EVENT("")
+LAST_EVENT_NO_POLICY("")
 " WHERE @IS_RUNNING@";
 
 /* How far back the doctor looks for false alarms */

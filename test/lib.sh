@@ -36,7 +36,9 @@ PG_CONFIG=$PG_BIN/pg_config
 PACKAGES="libipc-run-perl build-essential rsync"
 case $PG_FROM in
     debian) PACKAGES="$PACKAGES postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR"
-            [ "$PG_MAJOR" = 15 ] && PACKAGES="$PACKAGES postgresql-contrib" ;;
+            [ "$PG_MAJOR" = 15 ] && PACKAGES="$PACKAGES postgresql-contrib"
+            # pg_partman, for the partitioned job_event (test/t/120_partitions.pl)
+            [ "$PG_MAJOR" != 19 ] && PACKAGES="$PACKAGES postgresql-$PG_MAJOR-partman" ;;
     source) PACKAGES="$PACKAGES bison flex" ;;
     chroot) PACKAGES="rsync mmdebstrap util-linux" ;;
 esac
@@ -131,14 +133,27 @@ chroot_suite() {
     esac
 }
 
+# chroot_packages: what chroot-NN holds besides the base system
+chroot_packages() {
+    local pkgs="postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR libipc-run-perl build-essential rsync libpq-dev"
+    # pg_partman, where Debian ships it for that major (not in experimental)
+    [ "$PG_MAJOR" != 19 ] && pkgs="$pkgs postgresql-$PG_MAJOR-partman"
+    echo "$pkgs"
+}
+
 # ensure_chroot: $PROTEA_CACHE/chroot-NN with postgresql-NN, its server
-# headers, libipc-run-perl and a compiler; no cluster is created in it
+# headers, pg_partman, libipc-run-perl and a compiler; no cluster is created
+# in it.  A cached chroot made before a package was added to the list gets
+# it installed.
 ensure_chroot() {
     CHROOT=$PROTEA_CACHE/chroot-$PG_MAJOR
-    [ -f "$CHROOT/.complete" ] && return 0
+    if [ -f "$CHROOT/.complete" ]; then
+        ensure_chroot_packages
+        return
+    fi
     local suite pkgs mirrors
     suite=$(chroot_suite)
-    pkgs="postgresql-$PG_MAJOR,postgresql-server-dev-$PG_MAJOR,libipc-run-perl,build-essential,rsync,libpq-dev"
+    pkgs=$(chroot_packages | tr ' ' ',')
     mirrors="deb $DEBIAN_MIRROR $suite main"
     say "making $CHROOT (Debian $suite, postgresql-$PG_MAJOR; once, ~1-2 min)"
     unmount_chroot
@@ -164,6 +179,25 @@ deb $DEBIAN_MIRROR experimental main"
         return 1
     }
     touch "$CHROOT/.complete"
+}
+
+# ensure_chroot_packages: apt-get install, inside CHROOT, whatever of
+# chroot_packages is missing there (the package lists are fetched again:
+# mmdebstrap leaves none)
+ensure_chroot_packages() {
+    local missing="" p
+    for p in $(chroot_packages); do
+        chroot "$CHROOT" dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
+    done
+    [ -z "$missing" ] && return 0
+    say "installing into $CHROOT:$missing"
+    run_in_chroot env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive \
+        sh -c "apt-get update -q && apt-get install -y -q --no-install-recommends $missing" \
+        >> "$PROTEA_CACHE/chroot-$PG_MAJOR.log" 2>&1 || {
+        tail -n 40 "$PROTEA_CACHE/chroot-$PG_MAJOR.log"
+        echo "installing$missing into $CHROOT failed (log: $PROTEA_CACHE/chroot-$PG_MAJOR.log)" >&2
+        return 1
+    }
 }
 
 # unmount_chroot: undo run_in_chroot's mounts (also those a killed run left)

@@ -30,11 +30,12 @@ ensure_server || { echo; echo "0 passed, 1 failed"; exit 1; }
 # 17 and up: this script again, inside that major's chroot
 [ "$PG_FROM" = chroot ] && { rerun_in_chroot test/run.sh; exit; }
 
-# summary PASSED FAILED: the last two lines, which test/versions.sh reads
+# summary PASSED FAILED: the last two lines, which test/versions.sh reads;
+# ", N skipped" when a TAP file or assertion was skipped (SKIPPED)
 summary() {
     echo
     echo "PostgreSQL $PG_MAJOR: $("$PG_CONFIG" --version)"
-    echo "$1 passed, $2 failed"
+    echo "$1 passed, $2 failed$([ "${SKIPPED:-0}" -gt 0 ] && echo ", $SKIPPED skipped")"
 }
 
 say "server: $("$PG_CONFIG" --version)"
@@ -49,6 +50,7 @@ trap stop_clusters EXIT
 T=$WORKDIR/tree
 PASSED=0
 FAILED=0
+SKIPPED=0
 
 # tally_regress OUT STATUS: count the tests in pg_regress output OUT, in
 # either form it prints: "name ... ok" (15) or TAP, "ok 1 - name 27 ms" /
@@ -100,9 +102,11 @@ if [ -n "$(ls "$T"/test/isolation/specs/*.spec 2>/dev/null)" ]; then
 fi
 
 # run_tap TREE FILE...: prove each file in TREE; each assertion counts, and a
-# file that dies without a failed assertion counts once
+# file that dies without a failed assertion counts once.  A skipped file
+# (prove's "... skipped: why": 120_partitions.pl without pg_partman) or
+# assertion counts as skipped, not passed.
 run_tap() {
-    local tree=$1 t status ok bad
+    local tree=$1 t status ok bad skip
     shift
     for t in "$@"; do
         [ -e "$tree/$t" ] || continue
@@ -112,11 +116,13 @@ run_tap() {
         else
             status=FAILED
         fi
-        ok=$(grep -cE '^ok [0-9]' "$WORKDIR/tap.out")
+        ok=$(grep -E '^ok [0-9]' "$WORKDIR/tap.out" | grep -cviE '# skip')
         bad=$(grep -cE '^not ok [0-9]' "$WORKDIR/tap.out")
-        PASSED=$((PASSED + ok)); FAILED=$((FAILED + bad))
+        skip=$(grep -ciE '^ok [0-9].*# skip' "$WORKDIR/tap.out")
+        grep -qiE '^1\.\.0 # skip|\.\. skipped: ' "$WORKDIR/tap.out" && skip=$((skip + 1))
+        PASSED=$((PASSED + ok)); FAILED=$((FAILED + bad)); SKIPPED=$((SKIPPED + skip))
         if [ "$status" = ok ]; then
-            grep -E '^(ok|not ok) [0-9]|^# [^ ]' "$WORKDIR/tap.out" | grep -vE '^# (issuing|results|connect)' | head -200
+            grep -E '^(ok|not ok) [0-9]|^# [^ ]|^1\.\.0 |\.\. skipped: ' "$WORKDIR/tap.out" | grep -vE '^# (issuing|results|connect)' | head -200
         else
             [ "$bad" -eq 0 ] && FAILED=$((FAILED + 1))
             cat "$WORKDIR/tap.out"
@@ -124,7 +130,7 @@ run_tap() {
                 [ -f "$log" ] && { echo "---- $log (tail)"; tail -n 80 "$log"; }
             done
         fi
-        echo "$t ... $status ($ok assertions passed, $bad failed)"
+        echo "$t ... $status ($ok assertions passed, $bad failed$([ "$skip" -gt 0 ] && echo ", $skip skipped"))"
     done
 }
 

@@ -7,8 +7,9 @@
 # Runs test/run.sh once per major (PG_MAJOR=NN; test/lib.sh says where each
 # server comes from), in LANES (2) lanes at once, each with its output in
 # $PROTEA_CACHE/logs/runNN.log (shown in full when that major fails),
-# then prints a table (major, exact server version, passed, failed,
-# seconds) and ends with the overall "N passed, N failed"; exits non-zero
+# then prints a table (major, exact server version, passed, failed, skipped,
+# seconds) and ends with the overall "N passed, N failed" (", N skipped"
+# when something was skipped); exits non-zero
 # if anything failed.
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -21,6 +22,7 @@ LOGS=$PROTEA_CACHE/logs
 mkdir -p "$LOGS"
 TOTAL_PASSED=0
 TOTAL_FAILED=0
+TOTAL_SKIPPED=0
 TABLE=""
 
 # run_major NN: test/run.sh for that major; its result in $LOGS/resultNN
@@ -61,23 +63,26 @@ for major in "$@"; do
     read -r rc seconds < "$LOGS/result$major" 2>/dev/null || { rc=1; seconds=?; }
     # run.sh's last lines: "PostgreSQL NN: PostgreSQL 17.12 (...)", "N passed, N failed"
     version=$(sed -n 's/^PostgreSQL [0-9]*: PostgreSQL \([^ ]*\).*/\1/p' "$log" | tail -n 1)
-    counts=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
+    counts=$(grep -E '^[0-9]+ passed, [0-9]+ failed(, [0-9]+ skipped)?$' "$log" | tail -n 1)
     passed=${counts%% passed*}
-    failed=${counts#*, }; failed=${failed%% failed}
+    failed=${counts#*, }; failed=${failed%% failed*}
+    skipped=0
+    case $counts in *skipped) skipped=${counts##*failed, }; skipped=${skipped%% skipped} ;; esac
     [ -n "$counts" ] || { passed=0; failed=1; }
     # a run that failed without counting a failure still counts as one
     [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ] && failed=1
     [ "$failed" -ne 0 ] && cat "$log"
-    echo "PostgreSQL $major: ${version:-?}: $passed passed, $failed failed, ${seconds} s"
+    echo "PostgreSQL $major: ${version:-?}: $passed passed, $failed failed, $skipped skipped, ${seconds} s"
     TOTAL_PASSED=$((TOTAL_PASSED + passed)); TOTAL_FAILED=$((TOTAL_FAILED + failed))
-    TABLE="$TABLE$(printf '| %-5s | %-14s | %6s | %6s | %7s |' "$major" "${version:-?}" "$passed" "$failed" "$seconds")
+    TOTAL_SKIPPED=$((TOTAL_SKIPPED + skipped))
+    TABLE="$TABLE$(printf '| %-5s | %-14s | %6s | %6s | %7s | %7s |' "$major" "${version:-?}" "$passed" "$failed" "$skipped" "$seconds")
 "
 done
 
 echo
-printf '| %-5s | %-14s | %6s | %6s | %7s |\n' major server passed failed seconds
-printf '| %-5s | %-14s | %6s | %6s | %7s |\n' ----- -------------- ------ ------ -------
+printf '| %-5s | %-14s | %6s | %6s | %7s | %7s |\n' major server passed failed skipped seconds
+printf '| %-5s | %-14s | %6s | %6s | %7s | %7s |\n' ----- -------------- ------ ------ ------- -------
 printf '%s' "$TABLE"
 echo
-echo "$TOTAL_PASSED passed, $TOTAL_FAILED failed"
+echo "$TOTAL_PASSED passed, $TOTAL_FAILED failed$([ "$TOTAL_SKIPPED" -gt 0 ] && echo ", $TOTAL_SKIPPED skipped")"
 [ "$TOTAL_FAILED" -eq 0 ]
