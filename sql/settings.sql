@@ -3,10 +3,13 @@
 -- change it; units are accepted and bad values rejected.
 --
 -- A new session knows the settings once the library is loaded (by
--- shared_preload_libraries, LOAD, or a call to any of its functions).
+-- shared_preload_libraries, LOAD, or a call to any of its functions).  The
+-- worker's connection (postmaster) settings exist only while preloading:
+-- regress preload.
 LOAD 'protea_reaper';
 SELECT name, setting, unit, context, boot_val
-  FROM pg_settings WHERE name LIKE 'protea_reaper.%' ORDER BY name;
+  FROM pg_settings WHERE name LIKE 'protea_reaper.%' AND context <> 'postmaster'
+ ORDER BY name;
 
 SHOW protea_reaper.timeout_seconds;
 SHOW protea_reaper.stall_seconds;

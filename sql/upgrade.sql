@@ -53,14 +53,19 @@ CREATE FUNCTION snapshot(label text) RETURNS void LANGUAGE sql AS $$
       FROM pg_extension WHERE extname = 'protea_reaper'
 $$;
 
--- A fresh 1.2 install
+-- A fresh 1.2 install (each CREATE EXTENSION without its WARNING when the
+-- library is not preloaded: regress preload)
 DROP EXTENSION protea_reaper;
+SET client_min_messages = error;
 CREATE EXTENSION protea_reaper;
+RESET client_min_messages;
 SELECT snapshot('fresh');
 
 -- 1.0, then the update
 DROP EXTENSION protea_reaper;
+SET client_min_messages = error;
 CREATE EXTENSION protea_reaper VERSION '1.0';
+RESET client_min_messages;
 SELECT extversion FROM pg_extension WHERE extname = 'protea_reaper';
 
 -- Until the update, the new library serves 1.0's functions as 1.0 declared
@@ -106,7 +111,9 @@ ORDER BY 1, 2, 3;
 -- 1.1, then the update to 1.2.  Until then the 1.2 library serves 1.1's
 -- declarations: fourteen columns of running jobs, a policy of five columns
 DROP EXTENSION protea_reaper;
+SET client_min_messages = error;
 CREATE EXTENSION protea_reaper VERSION '1.1';
+RESET client_min_messages;
 SELECT fixture_load();
 INSERT INTO protea_reaper_policy (operation, stall_seconds) VALUES ('insert_proteins', 7200);
 SELECT right(job_id::text, 2) AS job, verdict, stall_seconds FROM protea_reaper_running_jobs();
@@ -130,7 +137,9 @@ SELECT count(*) AS differences_from_fresh FROM (
 -- again by the update (PostgreSQL would count it as the extension's own, and
 -- pg_dump would leave it out): the update says so, with the statement to run
 DROP EXTENSION protea_reaper;
+SET client_min_messages = error;
 CREATE EXTENSION protea_reaper VERSION '1.0';
+RESET client_min_messages;
 CREATE ROLE oncall;
 GRANT EXECUTE ON FUNCTION protea_reaper_running_jobs() TO oncall WITH GRANT OPTION;
 ALTER EXTENSION protea_reaper UPDATE;
