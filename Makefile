@@ -24,7 +24,7 @@ DATA = sql/protea_reaper--1.0.sql sql/protea_reaper--1.1.sql sql/protea_reaper--
 PGFILEDESC = "protea_reaper - in-server reaper for stale PROTEA jobs"
 
 # pg_regress: sql/<name>.sql against expected/<name>.out
-REGRESS = setup core guards settings tables labels protea security batches api plans policy doctor timestamps lease upgrade
+REGRESS = setup core guards settings tables labels protea security batches api plans policy doctor timestamps lease upgrade preload
 REGRESS_OPTS = --inputdir=.
 
 # pg_isolation_regress: test/isolation/specs/<name>.spec

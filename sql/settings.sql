@@ -3,10 +3,14 @@
 -- change it; units are accepted and bad values rejected.
 --
 -- A new session knows the settings once the library is loaded (by
--- shared_preload_libraries, LOAD, or a call to any of its functions).
+-- shared_preload_libraries, LOAD, or a call to any of its functions).  Which
+-- databases are reaped, and as whom (database, role), is in regress preload:
+-- a preloading installcheck sets them.
 LOAD 'protea_reaper';
 SELECT name, setting, unit, context, boot_val
-  FROM pg_settings WHERE name LIKE 'protea_reaper.%' ORDER BY name;
+  FROM pg_settings WHERE name LIKE 'protea_reaper.%'
+   AND name NOT IN ('protea_reaper.database', 'protea_reaper.role')
+ ORDER BY name;
 
 SHOW protea_reaper.timeout_seconds;
 SHOW protea_reaper.stall_seconds;

@@ -47,7 +47,10 @@ CREATE FUNCTION job_event_scans() RETURNS bigint LANGUAGE sql AS $$
       FROM pg_stat_user_tables WHERE relid = 'job_event'::regclass
 $$;
 
+-- (its WARNING when the library is not preloaded: regress preload)
+SET client_min_messages = error;
 CREATE EXTENSION protea_reaper;
+RESET client_min_messages;
 
 -- What the extension installs
 SELECT p.proname, pg_get_function_result(p.oid) AS returns, p.prosecdef

@@ -135,6 +135,15 @@ check_preloaded(Doctor *doctor, bool preloaded)
 				PRELOAD_HINT);
 }
 
+/* The fix when protea_reaper.database leaves this database out: add it */
+static char *
+list_hint(void)
+{
+	return psprintf("ALTER SYSTEM SET protea_reaper.database = %s; SELECT pg_reload_conf();",
+					quote_literal_cstr(psprintf("%s, %s", reaper_database,
+												quote_identifier(get_database_name(MyDatabaseId)))));
+}
+
 /* The worker runs, and its last cycle is recent */
 static void
 check_worker(Doctor *doctor, const ReaperStatus *s, bool preloaded)
@@ -156,6 +165,12 @@ check_worker(Doctor *doctor, const ReaperStatus *s, bool preloaded)
 				psprintf("The worker (pid %d) idles while a subscription replicates PROTEA's tables into its database: their jobs belong to the publisher, whose reaper judges them. It sweeps once the subscription is disabled or dropped.",
 						 (int) s->pid),
 				NULL);
+	else if (!reaper_database_listed(reaper_database_list(),
+									 get_database_name(MyDatabaseId), NULL))
+		add_row(doctor, "worker", 0,
+				psprintf("No reaper runs in this database: protea_reaper.database (%s) does not name it.",
+						 reaper_database),
+				list_hint());
 	else if (s->pid == 0 || s->state == REAPER_NOT_STARTED ||
 			 s->state == REAPER_STARTING || s->state == REAPER_RESTARTING)
 		add_row(doctor, "worker", 0,
@@ -199,9 +214,7 @@ check_database(Doctor *doctor, bool preloaded)
 		add_row(doctor, "database", 0,
 				psprintf("protea_reaper.database = %s does not name this database, \"%s\": jobs here are not reaped.",
 						 quote_literal_cstr(reaper_database), here),
-				psprintf("ALTER SYSTEM SET protea_reaper.database = %s; SELECT pg_reload_conf();",
-						 quote_literal_cstr(psprintf("%s, %s", reaper_database,
-													 quote_identifier(here)))));
+				list_hint());
 	else
 		add_row(doctor, "database", 1,
 				psprintf("This database, \"%s\", has a reaper of its own%s.", here,

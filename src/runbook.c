@@ -501,8 +501,10 @@ protea_reaper_wake(PG_FUNCTION_ARGS)
 		ereport(NOTICE,
 				(errmsg("the reaper of database \"%s\" is not running right now (%s)",
 						status.database, reaper_state_name(status.state)),
-				 status.last_error[0] ? errdetail("%s", status.last_error) : 0,
-				 errhint("See protea_reaper_status(); the launcher starts it again by itself.")));
+				 status.last_error[0] ? errdetail("%s.", status.last_error) : 0,
+				 reaper_database_listed(reaper_database_list(), status.database, NULL) ?
+				 errhint("See protea_reaper_status(); the launcher starts it again by itself.") :
+				 errhint("Add this database to protea_reaper.database and reload.")));
 		PG_RETURN_BOOL(false);
 	}
 	PG_RETURN_BOOL(true);

@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # test/versions.sh: every test suite on every supported PostgreSQL major.
 #
-#   sudo bash test/versions.sh              # 15 16 17 18
+#   sudo bash test/versions.sh              # 15 16 17 18, then the packages
 #   sudo MAJORS="16 19" bash test/versions.sh
+#   sudo PKG_MAJORS= bash test/versions.sh   # without the packages leg
 #
 # Runs test/run.sh once per major (PG_MAJOR=NN; test/lib.sh says where each
 # server comes from), in LANES (2) lanes at once, each with its output in
 # $PROTEA_CACHE/logs/runNN.log (shown in full when that major fails),
 # then prints a table (major, exact server version, passed, failed, skipped,
 # seconds) and ends with the overall "N passed, N failed" (", N skipped"
-# when something was skipped); exits non-zero
-# if anything failed.
+# when something was skipped); exits non-zero if anything failed.  After the
+# majors, the packages leg (test/packages.sh: build, install, installcheck
+# and remove postgresql-NN-protea-reaper for PKG_MAJORS, default 15 17 18) is
+# one more row, its output in $PROTEA_CACHE/logs/packages.log.
 set -u
 . "$(dirname "$0")/lib.sh"
 
@@ -78,6 +81,27 @@ for major in "$@"; do
     TABLE="$TABLE$(printf '| %-5s | %-14s | %6s | %6s | %7s | %7s |' "$major" "${version:-?}" "$passed" "$failed" "$skipped" "$seconds")
 "
 done
+
+# The packages leg, after the lanes (it needs both cores less than they do)
+PKG_MAJORS=${PKG_MAJORS-"15 17 18"}
+if [ -n "$PKG_MAJORS" ]; then
+    say "packages: postgresql-NN-protea-reaper for$(printf ' %s' $PKG_MAJORS) (log: $LOGS/packages.log)"
+    log=$LOGS/packages.log
+    t0=$(date +%s)
+    PKG_MAJORS=$PKG_MAJORS bash "$REPO/test/packages.sh" > "$log" 2>&1
+    rc=$?
+    seconds=$(( $(date +%s) - t0 ))
+    counts=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
+    passed=${counts%% passed*}
+    failed=${counts#*, }; failed=${failed%% failed}
+    [ -n "$counts" ] || { passed=0; failed=1; }
+    [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ] && failed=1
+    [ "$failed" -ne 0 ] && cat "$log"
+    echo "packages ($PKG_MAJORS): $passed passed, $failed failed, ${seconds} s"
+    TOTAL_PASSED=$((TOTAL_PASSED + passed)); TOTAL_FAILED=$((TOTAL_FAILED + failed))
+    TABLE="$TABLE$(printf '| %-5s | %-14s | %6s | %6s | %7s | %7s |' debs "pkgs $(echo $PKG_MAJORS | tr ' ' ,)" "$passed" "$failed" 0 "$seconds")
+"
+fi
 
 echo
 printf '| %-5s | %-14s | %6s | %6s | %7s | %7s |\n' major server passed failed skipped seconds

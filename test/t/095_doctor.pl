@@ -94,7 +94,7 @@ is( $detail,
 	'its detail names the setting and the database');
 like($hint, qr/^ALTER SYSTEM SET protea_reaper\.database = 'protea, postgres'; SELECT pg_reload_conf\(\);/,
 	'its hint adds this database to protea_reaper.database');
-like(row($elsewhere, 'postgres', 'worker'), qr/^f\|The reaper of this database is not running \(not started\): protea_reaper.database \(protea\) does not name this database/,
+like(row($elsewhere, 'postgres', 'worker'), qr/^f\|No reaper runs in this database: protea_reaper.database \(protea\) does not name it\.\|ALTER SYSTEM/,
 	'the worker row says there is no reaper here, and why');
 $elsewhere->safe_psql('postgres', $hint);
 wait_row($elsewhere, 'postgres', 'worker', 't');
