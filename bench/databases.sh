@@ -59,8 +59,8 @@ max_connections = $((n + 20))" >&2
     until [ "$(q -d db1 -c "SELECT count(*) FROM protea_reaper_status() WHERE database IS NOT NULL AND cycles > 0")" = "$n" ]; do
         sleep 0.5
     done
-    # pid|cycles of each worker; the launcher's database is empty
-    snapshot() { q -d db1 -F'|' -c "SELECT coalesce(database, ''), pid, cycles FROM protea_reaper_status() ORDER BY 1"; }
+    # database|pid|cycles of each worker; the launcher's database is -
+    snapshot() { q -d db1 -F'|' -c "SELECT coalesce(database, '-'), pid, cycles FROM protea_reaper_status() ORDER BY 1"; }
     declare -A t0=() c0=()
     while IFS='|' read -r db pid cycles; do
         t0[$db]=$(cpu_ns "$pid"); c0[$db]=$cycles
@@ -73,7 +73,7 @@ max_connections = $((n + 20))" >&2
     while IFS='|' read -r db pid cycles; do
         dt=$(( $(cpu_ns "$pid") - t0[$db] ))
         dc=$(( cycles - c0[$db] ))
-        if [ -z "$db" ]; then
+        if [ "$db" = - ]; then
             launcher_ms_per_scan=$(awk -v t="$dt" -v c="$dc" 'BEGIN { printf "%.3f", c ? t / 1e6 / c : 0 }')
             launcher_ms_per_s=$(awk -v t="$dt" -v s="$SECONDS_PER_RUN" 'BEGIN { printf "%.3f", t / 1e6 / s }')
         else
