@@ -146,8 +146,13 @@ check "server up, database protea created by the entrypoint" [ "$ready" = yes ]
 
 check "PROTEA's tables, pgvector and protea_reaper in protea" \
     sql -c "CREATE EXTENSION vector" -c "CREATE EXTENSION protea_reaper" -f - < "$REPO/test/protea_schema.sql"
+# the launcher starts protea's reaper when CREATE EXTENSION commits
+for _ in $(seq 1 20); do
+    [ "$(sql -At -c "SELECT pid IS NOT NULL FROM protea_reaper_status() WHERE database = current_database()")" = t ] && break
+    sleep 0.5
+done
 check "the worker runs in protea (shared_preload_libraries from the image's command)" \
-    [ "$(sql -At -c "SELECT pid IS NOT NULL FROM protea_reaper_status()")" = t ]
+    [ "$(sql -At -c "SELECT pid IS NOT NULL FROM protea_reaper_status() WHERE database = current_database()")" = t ]
 
 # The demo's jobs: a, b stale; c alive (an event just now); e finished;
 # 10 leased, its lease lapsed a minute ago (its worker is dead)
@@ -183,7 +188,7 @@ check "job 10, its lease lapsed: FAILED lease_expired, one job.lease_expired eve
 check "job c, recent events: still RUNNING" [ "$(status_of 0c)" = "RUNNING -" ]
 check "job e, finished: still SUCCEEDED" [ "$(status_of 0e)" = "SUCCEEDED -" ]
 check "protea_reaper_status(): 3 reaped by the worker" \
-    [ "$(sql -At -c "SELECT total_reaped FROM protea_reaper_status()")" = 3 ]
+    [ "$(sql -At -c "SELECT total_reaped FROM protea_reaper_status() WHERE database = current_database()")" = 3 ]
 check "the server log names each failed job" \
     [ "$("${PODMAN[@]}" logs "$NAME" 2>&1 | grep -c 'Reaper failed stale job')" = 3 ]
 finish

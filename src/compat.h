@@ -70,15 +70,19 @@
 #endif
 
 /*
- * PostgreSQL 16 replaced the per-catalog ownership checks with
- * object_ownercheck(); utils/acl.h.
+ * PostgreSQL 16 replaced the per-catalog ownership and privilege checks with
+ * object_ownercheck() and object_aclcheck(); utils/acl.h.
  */
 #if PG_VERSION_NUM >= 160000
 #define protea_database_ownercheck(dboid, roleid) \
 	object_ownercheck(DatabaseRelationId, (dboid), (roleid))
+#define protea_database_aclcheck(dboid, roleid, mode) \
+	object_aclcheck(DatabaseRelationId, (dboid), (roleid), (mode))
 #else
 #define protea_database_ownercheck(dboid, roleid) \
 	pg_database_ownercheck((dboid), (roleid))
+#define protea_database_aclcheck(dboid, roleid, mode) \
+	pg_database_aclcheck((dboid), (roleid), (mode))
 #endif
 
 #endif							/* PROTEA_REAPER_COMPAT_H */

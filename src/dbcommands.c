@@ -13,9 +13,10 @@
  * the command's transaction ends; then the launcher is woken and reaping
  * resumes by itself (after a RENAME, under the new name).  A reaper that is
  * starting meanwhile blocks on the command's lock on the database, and
- * exits once connected if the hold is still there.  Only a user who may run
- * the command (the database's owner, or a superuser) stops anything: a
- * failed attempt by anyone else must not be a way to keep the reaper away.
+ * exits once connected if the hold is still there.  Only a command that
+ * passes the server's own checks stops anything (command_can_succeed), and
+ * rolling back to a savepoint lets go: a failed attempt must not be a way
+ * to keep the reaper away.
  *
  * CREATE EXTENSION protea_reaper, CREATE DATABASE and ALTER DATABASE wake
  * the launcher when their transaction commits, so that a new installation
@@ -27,17 +28,22 @@
 
 #include <signal.h>
 
+#include "access/htup_details.h"
 #include "access/xact.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_database.h"
+#include "commands/tablespace.h"
 #include "commands/dbcommands.h"
 #include "commands/defrem.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "pgstat.h"
 #include "storage/latch.h"
+#include "storage/procarray.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/memutils.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "compat.h"
@@ -54,10 +60,63 @@
 
 static ProcessUtility_hook_type prev_process_utility = NULL;
 
-/* Databases this backend holds, and whether to wake the launcher at commit */
+/*
+ * Databases this backend holds, and those to wake the launcher about at
+ * commit (InvalidOid: none in particular), each with the transaction nesting
+ * level that did it: rolling back to a savepoint undoes both.
+ */
+typedef struct Marked
+{
+	Oid			dboid;
+	int			level;
+} Marked;
+
 static List *held_databases = NIL;
 static List *poked_databases = NIL;
-static bool poke_pending = false;
+
+/* Remember a database in one of the lists above, for this transaction */
+static void
+mark(List **list, Oid dboid)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+	Marked	   *m = palloc(sizeof(Marked));
+
+	m->dboid = dboid;
+	m->level = GetCurrentTransactionNestLevel();
+	*list = lappend(*list, m);
+	MemoryContextSwitchTo(old);
+}
+
+/* Whether the current user may create databases (dbcommands.c's rule) */
+static bool
+may_create_databases(void)
+{
+	HeapTuple	tup;
+	bool		result;
+
+	if (superuser())
+		return true;
+	tup = SearchSysCache1(AUTHOID, ObjectIdGetDatum(GetUserId()));
+	if (!HeapTupleIsValid(tup))
+		return false;
+	result = ((Form_pg_authid) GETSTRUCT(tup))->rolcreatedb;
+	ReleaseSysCache(tup);
+	return result;
+}
+
+/* The tablespace a database is in */
+static Oid
+database_tablespace(Oid dboid)
+{
+	HeapTuple	tup = SearchSysCache1(DATABASEOID, ObjectIdGetDatum(dboid));
+	Oid			result;
+
+	if (!HeapTupleIsValid(tup))
+		return InvalidOid;
+	result = ((Form_pg_database) GETSTRUCT(tup))->dattablespace;
+	ReleaseSysCache(tup);
+	return result;
+}
 
 /*
  * database_command
@@ -104,7 +163,48 @@ database_command(Node *stmt, const char **what)
 	}
 }
 
-/* Whether a statement may change which databases the launcher reaps */
+/*
+ * command_can_succeed
+ *		Whether the statement passes the checks the server makes before it
+ *		looks for other sessions in the database: only then is the reaper
+ *		stopped.  A command bound to fail (no right to run it, in a
+ *		transaction block, the current database, a name taken, a tablespace
+ *		it is in already) must not be a way to keep a reaper away.
+ */
+static bool
+command_can_succeed(Node *stmt, Oid dboid)
+{
+	ListCell   *lc;
+
+	if (!protea_database_ownercheck(dboid, GetUserId()) || dboid == MyDatabaseId)
+		return false;
+	switch (nodeTag(stmt))
+	{
+		case T_DropdbStmt:
+			return !IsTransactionBlock();
+		case T_RenameStmt:
+			return may_create_databases() &&
+				!OidIsValid(get_database_oid(((RenameStmt *) stmt)->newname, true));
+		case T_AlterDatabaseStmt:
+			if (IsTransactionBlock())
+				return false;
+			foreach(lc, ((AlterDatabaseStmt *) stmt)->options)
+			{
+				DefElem    *opt = (DefElem *) lfirst(lc);
+
+				if (strcmp(opt->defname, "tablespace") == 0)
+					return get_tablespace_oid(defGetString(opt), true) !=
+						database_tablespace(dboid);
+			}
+			return false;
+		case T_CreatedbStmt:
+			return !IsTransactionBlock() && may_create_databases();
+		default:
+			return false;
+	}
+}
+
+/* Whether a statement that ran may change which databases are reaped */
 static bool
 pokes_launcher(Node *stmt, Oid *dboid)
 {
@@ -133,24 +233,17 @@ pokes_launcher(Node *stmt, Oid *dboid)
 
 /*
  * stop_reaper
- *		Hold the database and stop its reaper, if the user may run the
- *		command at all; wait until the reaper has exited.
+ *		Hold the database and stop its reaper; wait until the reaper's
+ *		process has left the server.
  */
 static void
-stop_reaper(const char *dbname, const char *what)
+stop_reaper(Oid dboid, const char *dbname, const char *what)
 {
-	Oid			dboid = get_database_oid(dbname, true);
 	pid_t		pid;
 	TimestampTz deadline;
-	MemoryContext old;
 
-	if (!OidIsValid(dboid) || !protea_database_ownercheck(dboid, GetUserId()))
-		return;
-
-	old = MemoryContextSwitchTo(TopMemoryContext);
-	held_databases = lappend_oid(held_databases, dboid);
-	MemoryContextSwitchTo(old);
-	pid = reaper_status_hold(dboid, what);
+	mark(&held_databases, dboid);
+	pid = reaper_status_hold(dboid);
 	if (pid == 0)
 		return;
 
@@ -160,7 +253,8 @@ stop_reaper(const char *dbname, const char *what)
 			 errdetail("It starts again when this transaction ends.")));
 	kill(pid, SIGTERM);
 	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), REAPER_STOP_WAIT_MS);
-	while (!reaper_status_gone(dboid) && GetCurrentTimestamp() < deadline)
+	while ((!reaper_status_gone(dboid) || BackendPidGetProc(pid) != NULL) &&
+		   GetCurrentTimestamp() < deadline)
 	{
 		/* interrupts, including procsignal barriers, are absorbed here */
 		CHECK_FOR_INTERRUPTS();
@@ -182,15 +276,11 @@ reaper_process_utility(PlannedStmt *pstmt, const char *queryString,
 	Oid			poke_dboid;
 
 	if (dbname != NULL)
-		stop_reaper(dbname, what);
-	if (pokes_launcher(stmt, &poke_dboid))
 	{
-		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+		Oid			dboid = get_database_oid(dbname, true);
 
-		poke_pending = true;
-		if (OidIsValid(poke_dboid))
-			poked_databases = lappend_oid(poked_databases, poke_dboid);
-		MemoryContextSwitchTo(old);
+		if (OidIsValid(dboid) && command_can_succeed(stmt, dboid))
+			stop_reaper(dboid, dbname, what);
 	}
 
 	if (prev_process_utility)
@@ -199,41 +289,72 @@ reaper_process_utility(PlannedStmt *pstmt, const char *queryString,
 	else
 		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
 								params, queryEnv, dest, qc);
+
+	/* only a statement that ran wakes the launcher (at commit) */
+	if (pokes_launcher(stmt, &poke_dboid))
+		mark(&poked_databases, poke_dboid);
+}
+
+/* Let go of the databases held at nesting level "level" or deeper */
+static void
+let_go(int level)
+{
+	ListCell   *lc;
+
+	foreach(lc, held_databases)
+	{
+		Marked	   *m = (Marked *) lfirst(lc);
+
+		if (m->level < level)
+			continue;
+		reaper_status_unhold(m->dboid);
+		reaper_status_poke_launcher(InvalidOid);
+		held_databases = foreach_delete_current(held_databases, lc);
+		pfree(m);
+	}
+	foreach(lc, poked_databases)
+	{
+		Marked	   *m = (Marked *) lfirst(lc);
+
+		if (m->level < level)
+			continue;
+		poked_databases = foreach_delete_current(poked_databases, lc);
+		pfree(m);
+	}
 }
 
 /*
  * At the end of the transaction: let go of the databases held, and wake the
  * launcher if anything it reaps may have changed.  Only a commit counts as
- * a change; an abort still lets go.
+ * a change; an abort still lets go.  A prepared transaction keeps its locks
+ * on the database, which keep a starting reaper out.
  */
 static void
 dbcommands_xact_callback(XactEvent event, void *arg)
 {
 	ListCell   *lc;
-	bool		commit = (event == XACT_EVENT_COMMIT);
 
-	/* a prepared transaction keeps its locks, which keep reapers out */
 	if (event != XACT_EVENT_COMMIT && event != XACT_EVENT_ABORT &&
 		event != XACT_EVENT_PREPARE)
 		return;
-	if (held_databases == NIL && !poke_pending)
+	if (held_databases == NIL && poked_databases == NIL)
 		return;
-
-	foreach(lc, held_databases)
-		reaper_status_unhold(lfirst_oid(lc));
-	if (commit && poked_databases != NIL)
+	if (event == XACT_EVENT_COMMIT)
 	{
 		foreach(lc, poked_databases)
-			reaper_status_poke_launcher(lfirst_oid(lc));
+			reaper_status_poke_launcher(((Marked *) lfirst(lc))->dboid);
 	}
-	else if (held_databases != NIL || (commit && poke_pending))
-		reaper_status_poke_launcher(InvalidOid);
+	let_go(0);
+}
 
-	list_free(held_databases);
-	list_free(poked_databases);
-	held_databases = NIL;
-	poked_databases = NIL;
-	poke_pending = false;
+/* Rolled back to a savepoint: what the subtransaction held or asked goes */
+static void
+dbcommands_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+							SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB &&
+		(held_databases != NIL || poked_databases != NIL))
+		let_go(GetCurrentTransactionNestLevel());
 }
 
 /*
@@ -246,4 +367,5 @@ reaper_dbcommands_install_hooks(void)
 	prev_process_utility = ProcessUtility_hook;
 	ProcessUtility_hook = reaper_process_utility;
 	RegisterXactCallback(dbcommands_xact_callback, NULL);
+	RegisterSubXactCallback(dbcommands_subxact_callback, NULL);
 }

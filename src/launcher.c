@@ -63,13 +63,22 @@
 /* How long the launcher waits for reapers a previous launcher left */
 #define REAPER_ORPHAN_WAIT_MS (10 * 1000)
 
+/*
+ * How many reapers may look at databases not known to have the extension at
+ * once: a server with many databases must not spend its worker slots on
+ * them, nor make the databases that have it wait
+ */
+#define REAPER_MAX_PROBES 2
+
 /* What the launcher knows of one database */
 typedef struct LauncherDb
 {
 	Oid			dboid;			/* hash key */
 	char		name[NAMEDATALEN];
 	bool		wanted;			/* eligible at the last scan */
+	bool		confirmed;		/* a reaper of it has run a cycle */
 	bool		no_extension;	/* its last reaper found no extension */
+	bool		poked;			/* CREATE EXTENSION ran there while it looked */
 	TimestampTz probed_at;		/* ... at this time */
 	int			slot;			/* its slot in status.c, -1: none */
 	BackgroundWorkerHandle *handle; /* its reaper, NULL: none registered */
@@ -250,10 +259,16 @@ scan_databases(void)
 			protea_database_is_invalid(form) ||
 			!reaper_database_listed(names, name, found))
 			continue;
+		/* a database the role may not connect to is not knocked on */
+		if (OidIsValid(reaper_roleid) && !role_missing &&
+			protea_database_aclcheck(form->oid, reaper_roleid, ACL_CONNECT) != ACLCHECK_OK)
+			continue;
 		db = hash_search(databases, &form->oid, HASH_ENTER, &known);
 		if (!known)
 		{
+			db->confirmed = false;
 			db->no_extension = false;
+			db->poked = false;
 			db->probed_at = 0;
 			db->slot = -1;
 			db->handle = NULL;
@@ -331,11 +346,14 @@ take_pokes(bool *rescan)
 
 		for (int i = 0; i < npoked && !poke; i++)
 			poke = (poked[i] == db->dboid);
-		if (poke && db->handle == NULL)
+		/* a poke looks again where there was no extension; it skips no backoff */
+		if (poke && db->handle == NULL && db->no_extension)
 		{
 			db->no_extension = false;
 			db->next_start = 0;
 		}
+		else if (poke && db->handle != NULL)
+			db->poked = true;	/* its reaper may have looked too early */
 	}
 }
 
@@ -348,15 +366,20 @@ collect_exit(LauncherDb *db, TimestampTz now)
 {
 	bool		ran_a_cycle;
 	ReaperExit	why = reaper_status_slot_exited(db->slot, &ran_a_cycle);
-
+	bool		poked = db->poked;
 
 	pfree(db->handle);
 	db->handle = NULL;
+	db->poked = false;
+	if (ran_a_cycle)
+		db->confirmed = true;
 	switch (why)
 	{
 		case REAPER_EXIT_NO_EXTENSION:
-			db->no_extension = true;
+			db->confirmed = false;
+			db->no_extension = !poked;
 			db->probed_at = now;
+			db->next_start = 0;
 			db->failures = 0;
 			release(db);
 			break;
@@ -368,7 +391,11 @@ collect_exit(LauncherDb *db, TimestampTz now)
 		case REAPER_EXIT_FAILED:
 			db->failures = ran_a_cycle ? 1 : db->failures + 1;
 			db->next_start = TimestampTzPlusMilliseconds(now, backoff_ms(db->failures));
-			reaper_status_slot_next_start(db->slot, db->next_start);
+			/* not known to have the extension: no row that looks like a dead reaper */
+			if (!db->confirmed)
+				release(db);
+			else
+				reaper_status_slot_next_start(db->slot, db->next_start);
 			break;
 	}
 }
@@ -402,6 +429,7 @@ start_reaper(LauncherDb *db)
 	args.roleid = reaper_roleid;
 	memcpy(worker.bgw_extra, &args, sizeof(args));
 
+	/* said before the reaper can report, so that its reports come after */
 	reaper_status_slot_launched(db->slot, db->name);
 	old = MemoryContextSwitchTo(TopMemoryContext);
 	registered = RegisterDynamicBackgroundWorker(&worker, &db->handle);
@@ -409,6 +437,7 @@ start_reaper(LauncherDb *db)
 	if (!registered)
 	{
 		db->handle = NULL;
+		reaper_status_slot_not_launched(db->slot);
 		return false;
 	}
 	db->roleid = reaper_roleid;
@@ -430,10 +459,10 @@ no_worker_slot(LauncherDb *db, TimestampTz now)
 
 	hash_seq_init(&seq, databases);
 	while ((other = hash_seq_search(&seq)) != NULL)
-		if (other->wanted && !other->no_extension)
+		if (other->wanted && other->confirmed)
 			wanted++;
-	why = psprintf("no background worker slot is free: max_worker_processes = %d, and protea_reaper needs %ld (one per database it reaps or looks at, plus its launcher) besides what other workers use",
-				   max_worker_processes, wanted + 1);
+	why = psprintf("no background worker slot is free: max_worker_processes = %d, and protea_reaper needs %ld (one per database it reaps, one to look at the others, plus its launcher) besides what other workers use",
+				   max_worker_processes, wanted + 2);
 	reaper_status_launcher_state(REAPER_RUNNING, why);
 	if (!no_slot_reported)
 		ereport(WARNING,
@@ -447,8 +476,46 @@ no_worker_slot(LauncherDb *db, TimestampTz now)
 }
 
 /*
+ * start_one
+ *		Start the reaper of one database if it is due; the time it is due
+ *		otherwise, DT_NOEND if never.
+ */
+static TimestampTz
+start_one(LauncherDb *db, TimestampTz now)
+{
+	if (db->no_extension &&
+		TimestampDifferenceExceeds(db->probed_at, now, REAPER_REPROBE_MS))
+		db->no_extension = false;
+	if (db->no_extension)
+		return TimestampTzPlusMilliseconds(db->probed_at, REAPER_REPROBE_MS);
+	if (db->next_start > now)
+		return db->next_start;
+	if (db->slot < 0)
+		db->slot = reaper_status_claim_slot(db->dboid, db->name);
+	if (db->slot >= 0 && reaper_status_slot_held(db->slot))
+	{
+		/* a DBA command has the database; letting go wakes us */
+		reaper_status_slot_planned(db->slot, REAPER_PAUSED, 0, NULL);
+		return DT_NOEND;
+	}
+	if (db->slot < 0 || !start_reaper(db))
+	{
+		no_worker_slot(db, now);
+		if (!db->confirmed)
+			release(db);
+		return db->next_start;
+	}
+	if (no_slot_reported)
+		reaper_status_launcher_state(REAPER_RUNNING, "");
+	no_slot_reported = false;
+	return DT_NOEND;
+}
+
+/*
  * start_due
- *		Start the reapers that are due; returns when the next one is.
+ *		Start the reapers that are due: first those of the databases known to
+ *		have the extension, then at most REAPER_MAX_PROBES at a time of the
+ *		others.  Returns when the next one is due.
  */
 static TimestampTz
 start_due(TimestampTz now)
@@ -456,40 +523,39 @@ start_due(TimestampTz now)
 	HASH_SEQ_STATUS seq;
 	LauncherDb *db;
 	TimestampTz next = DT_NOEND;
+	int			probing = 0;
 
+	if (role_missing)
+		return next;
 	hash_seq_init(&seq, databases);
 	while ((db = hash_seq_search(&seq)) != NULL)
 	{
-		if (db->handle != NULL || !db->wanted || role_missing)
-			continue;
-		if (db->no_extension &&
-			TimestampDifferenceExceeds(db->probed_at, now, REAPER_REPROBE_MS))
-			db->no_extension = false;
-		if (db->no_extension)
+		if (db->handle != NULL && !db->confirmed)
+			probing++;
+		if (db->handle == NULL && db->wanted && db->confirmed)
 		{
-			next = Min(next, TimestampTzPlusMilliseconds(db->probed_at, REAPER_REPROBE_MS));
+			/* Min() evaluates its arguments twice: start once */
+			TimestampTz due = start_one(db, now);
+
+			next = Min(next, due);
+		}
+	}
+	hash_seq_init(&seq, databases);
+	while ((db = hash_seq_search(&seq)) != NULL)
+	{
+		TimestampTz due;
+
+		if (db->handle != NULL || !db->wanted || db->confirmed)
+			continue;
+		if (probing >= REAPER_MAX_PROBES && !db->no_extension && db->next_start <= now)
+		{
+			/* an exiting probe wakes us */
 			continue;
 		}
-		if (db->next_start > now)
-		{
-			next = Min(next, db->next_start);
-			continue;
-		}
-		if (db->slot < 0)
-			db->slot = reaper_status_claim_slot(db->dboid, db->name);
-		if (db->slot >= 0 && reaper_status_slot_held(db->slot))
-		{
-			/* a DBA command has the database; letting go wakes us */
-			reaper_status_slot_planned(db->slot, REAPER_PAUSED, 0, NULL);
-			continue;
-		}
-		if (db->slot < 0 || !start_reaper(db))
-		{
-			no_worker_slot(db, now);
-			next = Min(next, db->next_start);
-			continue;
-		}
-		no_slot_reported = false;
+		due = start_one(db, now);
+		next = Min(next, due);
+		if (db->handle != NULL)
+			probing++;
 	}
 	return next;
 }
@@ -523,8 +589,64 @@ stop_orphans(void)
 			ResetLatch(MyLatch);
 			CHECK_FOR_INTERRUPTS();
 		}
-		reaper_status_release_slot(i);
+		/* still there after the wait: its slot stays its own */
+		if (reaper_status_slot_pid(i) != pid || kill(pid, 0) != 0)
+			reaper_status_release_slot(i);
 	}
+	/* rows of databases the previous launcher looked after start afresh */
+	for (int i = 0; i < reaper_status_slots(); i++)
+		if (reaper_status_slot_pid(i) == 0)
+			reaper_status_release_slot(i);
+}
+
+/*
+ * launcher_pass
+ *		One pass of the launcher: a reload, a scan of pg_database when asked
+ *		or due, the reapers that exited, those to start.  Returns when the
+ *		next pass is due.
+ */
+static TimestampTz
+launcher_pass(void)
+{
+	TimestampTz now;
+	HASH_SEQ_STATUS seq;
+	LauncherDb *db;
+	bool		rescan;
+	TimestampTz due;
+
+	if (ConfigReloadPending)
+	{
+		ConfigReloadPending = false;
+		ProcessConfigFile(PGC_SIGHUP);
+		next_scan = 0;
+	}
+	take_pokes(&rescan);
+	now = GetCurrentTimestamp();
+	if (rescan || now >= next_scan)
+	{
+		scan_databases();
+		stop_unwanted();
+		next_scan = TimestampTzPlusMilliseconds(now, role_missing ?
+												backoff_ms(role_failures) :
+												reaper_interval_seconds * 1000L);
+		reaper_status_launcher_scanned(now, next_scan);
+	}
+
+	hash_seq_init(&seq, databases);
+	while ((db = hash_seq_search(&seq)) != NULL)
+	{
+		pid_t		pid;
+
+		if (db->handle == NULL)
+			continue;
+		if (GetBackgroundWorkerPid(db->handle, &pid) == BGWH_STOPPED)
+			collect_exit(db, now);
+		else if (!db->confirmed && reaper_status_slot_ran(db->slot))
+			db->confirmed = true;	/* it found the extension: no probe */
+	}
+	stop_unwanted();
+	due = start_due(now);
+	return Min(due, next_scan);
 }
 
 /*
@@ -568,45 +690,28 @@ protea_reaper_launcher_main(Datum main_arg)
 
 	for (;;)
 	{
-		TimestampTz now;
 		TimestampTz wake;
-		HASH_SEQ_STATUS seq;
-		LauncherDb *db;
-		bool		rescan;
 		long		delay_ms;
 
 		MemoryContextReset(loop_context);
 		MemoryContextSwitchTo(loop_context);
 		CHECK_FOR_INTERRUPTS();
-		if (ConfigReloadPending)
+		PG_TRY();
 		{
-			ConfigReloadPending = false;
-			ProcessConfigFile(PGC_SIGHUP);
-			next_scan = 0;
+			wake = launcher_pass();
 		}
-		take_pokes(&rescan);
-		now = GetCurrentTimestamp();
-		if (rescan || now >= next_scan)
+		PG_CATCH();
 		{
-			scan_databases();
-			stop_unwanted();
-			next_scan = TimestampTzPlusMilliseconds(now, role_missing ?
-													backoff_ms(role_failures) :
-													reaper_interval_seconds * 1000L);
-			reaper_status_launcher_scanned(now, next_scan);
+			/* the autovacuum launcher's way: report, clean up, go on */
+			HOLD_INTERRUPTS();
+			MemoryContextSwitchTo(loop_context);
+			EmitErrorReport();
+			AbortOutOfAnyTransaction();
+			FlushErrorState();
+			RESUME_INTERRUPTS();
+			wake = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), REAPER_RESTART_MS);
 		}
-
-		hash_seq_init(&seq, databases);
-		while ((db = hash_seq_search(&seq)) != NULL)
-		{
-			pid_t		pid;
-
-			if (db->handle != NULL &&
-				GetBackgroundWorkerPid(db->handle, &pid) == BGWH_STOPPED)
-				collect_exit(db, now);
-		}
-		stop_unwanted();
-		wake = Min(start_due(now), next_scan);
+		PG_END_TRY();
 
 		delay_ms = (long) ((wake - GetCurrentTimestamp() + 999) / 1000);
 		(void) WaitLatch(MyLatch,

@@ -332,10 +332,12 @@ launcher_exit(int code, Datum arg)
 void
 reaper_status_launcher_started(void)
 {
+	TimestampTz now = GetCurrentTimestamp();
+
 	SpinLockAcquire(&shared->mutex);
 	shared->launcher.pid = MyProcPid;
 	shared->launcher.state = REAPER_RUNNING;
-	shared->launcher.started_at = GetCurrentTimestamp();
+	shared->launcher.started_at = now;
 	shared->launcher.starts++;
 	shared->launcher_latch = MyLatch;
 	shared->rescan = true;
@@ -347,12 +349,14 @@ reaper_status_launcher_started(void)
 void
 reaper_status_launcher_state(ReaperWorkerState state, const char *error)
 {
+	TimestampTz now = GetCurrentTimestamp();
+
 	SpinLockAcquire(&shared->mutex);
 	shared->launcher.state = state;
 	if (error != NULL)
 	{
 		strlcpy(shared->launcher.last_error, error, REAPER_ERROR_LEN);
-		shared->launcher.last_error_at = error[0] ? GetCurrentTimestamp() : 0;
+		shared->launcher.last_error_at = error[0] ? now : 0;
 	}
 	SpinLockRelease(&shared->mutex);
 }
@@ -360,10 +364,12 @@ reaper_status_launcher_state(ReaperWorkerState state, const char *error)
 void
 reaper_status_launcher_scanned(TimestampTz start, TimestampTz next)
 {
+	TimestampTz now = GetCurrentTimestamp();
+
 	SpinLockAcquire(&shared->mutex);
 	shared->launcher.cycles++;
 	shared->launcher.last_cycle_start = start;
-	shared->launcher.last_cycle_end = GetCurrentTimestamp();
+	shared->launcher.last_cycle_end = now;
 	shared->launcher.next_cycle_at = next;
 	shared->launcher.enabled = reaper_enabled;
 	shared->launcher.timeout_seconds = reaper_timeout_seconds;
@@ -441,6 +447,7 @@ reaper_status_slot_planned(int i, ReaperWorkerState state,
 						   TimestampTz next_start, const char *error)
 {
 	ReaperSlot *slot = &shared->slots[i];
+	TimestampTz now = GetCurrentTimestamp();
 
 	SpinLockAcquire(&shared->mutex);
 	slot->status.state = state;
@@ -448,7 +455,7 @@ reaper_status_slot_planned(int i, ReaperWorkerState state,
 	if (error != NULL)
 	{
 		strlcpy(slot->status.last_error, error, REAPER_ERROR_LEN);
-		slot->status.last_error_at = GetCurrentTimestamp();
+		slot->status.last_error_at = now;
 		slot->connect_failed = true;
 	}
 	SpinLockRelease(&shared->mutex);
@@ -479,6 +486,27 @@ reaper_status_slot_launched(int i, const char *database)
 	SpinLockRelease(&shared->mutex);
 }
 
+/* The reaper could not be registered after all: it was not started */
+void
+reaper_status_slot_not_launched(int i)
+{
+	SpinLockAcquire(&shared->mutex);
+	shared->slots[i].status.starts--;
+	SpinLockRelease(&shared->mutex);
+}
+
+/* Whether the slot's reaper has run a cycle since the launcher started it */
+bool
+reaper_status_slot_ran(int i)
+{
+	bool		ran;
+
+	SpinLockAcquire(&shared->mutex);
+	ran = shared->slots[i].status.cycles > shared->slots[i].cycles_at_launch;
+	SpinLockRelease(&shared->mutex);
+	return ran;
+}
+
 /* Why the slot's reaper exited, and whether it ran a cycle first */
 ReaperExit
 reaper_status_slot_exited(int i, bool *ran_a_cycle)
@@ -498,24 +526,24 @@ reaper_status_slot_exited(int i, bool *ran_a_cycle)
 
 /*
  * Whether a DBA command holds the slot's database.  A holder that died
- * without letting go (it cannot, short of a crash) holds nothing.
+ * without letting go (it cannot, short of a crash) holds nothing.  The
+ * holder is read under the mutex, and looked for after it is released.
  */
 static bool
 held(ReaperSlot *slot)
 {
-	return slot->hold_pid != 0 &&
-		(slot->hold_pid == MyProcPid || kill(slot->hold_pid, 0) == 0);
+	pid_t		holder;
+
+	SpinLockAcquire(&shared->mutex);
+	holder = slot->hold_pid;
+	SpinLockRelease(&shared->mutex);
+	return holder != 0 && (holder == MyProcPid || kill(holder, 0) == 0);
 }
 
 bool
 reaper_status_slot_held(int i)
 {
-	bool		result;
-
-	SpinLockAcquire(&shared->mutex);
-	result = held(&shared->slots[i]);
-	SpinLockRelease(&shared->mutex);
-	return result;
+	return held(&shared->slots[i]);
 }
 
 pid_t
@@ -539,7 +567,7 @@ reaper_status_slot_pid(int i)
  *		lock on the database still keeps a starting reaper out.
  */
 pid_t
-reaper_status_hold(Oid dboid, const char *why)
+reaper_status_hold(Oid dboid)
 {
 	ReaperSlot *slot;
 	pid_t		pid = 0;
@@ -625,12 +653,18 @@ worker_exit(int code, Datum arg)
 {
 	ReaperStatus *s = &my_slot->status;
 	char		as_role[NAMEDATALEN + 16] = "";
+	char		error[REAPER_ERROR_LEN];
+	bool		paused = held(my_slot);
+	TimestampTz now = GetCurrentTimestamp();
 
 	if (reaper_role[0])
 		snprintf(as_role, sizeof(as_role), " as role \"%s\"", reaper_role);
+	snprintf(error, sizeof(error),
+			 "could not connect to database \"%s\"%s: see the server log",
+			 s->database, as_role);
 
 	SpinLockAcquire(&shared->mutex);
-	if (held(my_slot))
+	if (paused)
 	{
 		my_slot->exit_why = REAPER_EXIT_PAUSED;
 		s->state = REAPER_PAUSED;
@@ -638,10 +672,8 @@ worker_exit(int code, Datum arg)
 	else if (s->state == REAPER_STARTING)
 	{
 		s->state = REAPER_NOT_STARTED;
-		snprintf(s->last_error, REAPER_ERROR_LEN,
-				 "could not connect to database \"%s\"%s: see the server log",
-				 s->database, as_role);
-		s->last_error_at = GetCurrentTimestamp();
+		strlcpy(s->last_error, error, REAPER_ERROR_LEN);
+		s->last_error_at = now;
 		my_slot->exit_why = REAPER_EXIT_FAILED;
 		my_slot->connect_failed = true;
 	}
@@ -658,18 +690,29 @@ worker_exit(int code, Datum arg)
 /*
  * reaper_status_worker_connecting
  *		A reaper is about to connect; if that fails (FATAL), worker_exit
- *		records why.
+ *		records why.  False when the slot is not (or no longer) its own.
  */
-void
-reaper_status_worker_connecting(int slot)
+bool
+reaper_status_worker_connecting(int slot, Oid dboid)
 {
-	my_slot = &shared->slots[slot];
-	SpinLockAcquire(&shared->mutex);
-	my_slot->status.pid = MyProcPid;
-	my_slot->status.state = REAPER_STARTING;
-	SpinLockRelease(&shared->mutex);
+	ReaperSlot *mine = &shared->slots[slot];
+	bool		ours;
 
+	SpinLockAcquire(&shared->mutex);
+	/* a reaper a previous launcher started may find its slot reused */
+	ours = mine->dboid == dboid && mine->launcher_owns && mine->status.pid == 0;
+	if (ours)
+	{
+		mine->status.pid = MyProcPid;
+		mine->status.state = REAPER_STARTING;
+	}
+	SpinLockRelease(&shared->mutex);
+	if (!ours)
+		return false;
+
+	my_slot = mine;
 	before_shmem_exit(worker_exit, (Datum) 0);
+	return true;
 }
 
 /*
@@ -679,9 +722,11 @@ reaper_status_worker_connecting(int slot)
 void
 reaper_status_worker_started(void)
 {
+	TimestampTz now = GetCurrentTimestamp();
+
 	SpinLockAcquire(&shared->mutex);
 	my_slot->latch = MyLatch;
-	my_slot->status.started_at = GetCurrentTimestamp();
+	my_slot->status.started_at = now;
 	my_slot->status.state = REAPER_IDLE;
 	if (my_slot->connect_failed)
 	{
@@ -705,12 +750,7 @@ reaper_status_worker_exiting(ReaperExit why)
 bool
 reaper_status_worker_held(void)
 {
-	bool		result;
-
-	SpinLockAcquire(&shared->mutex);
-	result = held(my_slot);
-	SpinLockRelease(&shared->mutex);
-	return result;
+	return held(my_slot);
 }
 
 void

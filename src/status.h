@@ -118,19 +118,21 @@ extern void reaper_status_slot_planned(int slot, ReaperWorkerState state,
 									   TimestampTz next_start, const char *error);
 extern void reaper_status_slot_next_start(int slot, TimestampTz next_start);
 extern void reaper_status_slot_launched(int slot, const char *database);
+extern void reaper_status_slot_not_launched(int slot);
+extern bool reaper_status_slot_ran(int slot);
 extern ReaperExit reaper_status_slot_exited(int slot, bool *ran_a_cycle);
 extern bool reaper_status_slot_held(int slot);
 extern pid_t reaper_status_slot_pid(int slot);
 extern int	reaper_status_slots(void);
 
 /* A DBA command's side (dbcommands.c) */
-extern pid_t reaper_status_hold(Oid dboid, const char *why);
+extern pid_t reaper_status_hold(Oid dboid);
 extern bool reaper_status_gone(Oid dboid);
 extern void reaper_status_unhold(Oid dboid);
 extern void reaper_status_poke_launcher(Oid dboid);
 
 /* The reaper's reports (worker.c), into the slot it was started for */
-extern void reaper_status_worker_connecting(int slot);
+extern bool reaper_status_worker_connecting(int slot, Oid dboid);
 extern void reaper_status_worker_started(void);
 extern void reaper_status_worker_exiting(ReaperExit why);
 extern bool reaper_status_worker_held(void);

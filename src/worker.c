@@ -36,7 +36,12 @@
 #include "access/xlog.h"
 #include "commands/dbcommands.h"
 #include "commands/extension.h"
-#include "executor/spi.h"
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/pg_db_role_setting.h"
+#include "common/hashfn.h"
+#include "utils/fmgroids.h"
 #include "pgstat.h"
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
@@ -89,7 +94,7 @@ static char my_database[NAMEDATALEN];
  * The settings ALTER DATABASE / ALTER ROLE ... SET give this reaper, as
  * read at connection; a reload that finds them changed ends the reaper
  */
-static char *db_settings = NULL;
+static uint64 db_settings = 0;
 static bool db_settings_changed = false;
 
 /* When the last cycle started, and when the next one is due */
@@ -163,34 +168,45 @@ exit_no_extension(void)
 
 /*
  * read_db_settings
- *		The pg_db_role_setting rows that apply to this reaper, as text, in a
- *		transaction of its own (none may be open).
+ *		A fingerprint of the pg_db_role_setting rows that apply to this
+ *		reaper (ALTER DATABASE / ALTER ROLE ... SET), in a transaction of its
+ *		own (none may be open).  Read from the catalog, not with SQL: the
+ *		database's owner chose its search_path, and a reaper resolves no name
+ *		there.  The order of the rows does not matter.
  */
-static char *
+static uint64
 read_db_settings(void)
 {
-	char	   *text = NULL;
-	Oid			argtypes[2] = {OIDOID, OIDOID};
-	Datum		args[2] = {ObjectIdGetDatum(MyDatabaseId),
-	ObjectIdGetDatum(GetSessionUserId())};
+	uint64		fingerprint = 0;
+	Oid			roleid = GetSessionUserId();
+	Relation	rel;
+	SysScanDesc scan;
+	HeapTuple	tup;
 
-	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	SPI_connect();
-	if (SPI_execute_with_args("SELECT pg_catalog.string_agg(s.setdatabase::pg_catalog.text || '/' ||"
-							  " s.setrole::pg_catalog.text || '=' || s.setconfig::pg_catalog.text, ';'"
-							  " ORDER BY s.setdatabase, s.setrole)"
-							  "  FROM pg_catalog.pg_db_role_setting AS s"
-							  " WHERE s.setdatabase IN (0, $1) AND s.setrole IN (0, $2)",
-							  2, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read pg_db_role_setting");
-	text = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	text = MemoryContextStrdup(TopMemoryContext, text ? text : "");
-	SPI_finish();
-	PopActiveSnapshot();
+	rel = table_open(DbRoleSettingRelationId, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Form_pg_db_role_setting form = (Form_pg_db_role_setting) GETSTRUCT(tup);
+		bool		isnull;
+		Datum		config;
+		char	   *text;
+
+		if ((OidIsValid(form->setdatabase) && form->setdatabase != MyDatabaseId) ||
+			(OidIsValid(form->setrole) && form->setrole != roleid))
+			continue;
+		config = heap_getattr(tup, Anum_pg_db_role_setting_setconfig,
+							  RelationGetDescr(rel), &isnull);
+		text = psprintf("%u/%u=%s", form->setdatabase, form->setrole,
+						isnull ? "" : OidOutputFunctionCall(F_ARRAY_OUT, config));
+		fingerprint += DatumGetUInt64(hash_any_extended((unsigned char *) text,
+														strlen(text), 0));
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
 	CommitTransactionCommand();
-	return text;
+	return fingerprint;
 }
 
 /*
@@ -229,14 +245,10 @@ reload_if_pending(void)
 		return;
 	ConfigReloadPending = false;
 	ProcessConfigFile(PGC_SIGHUP);
-	if (!db_settings_changed)
-	{
-		char	   *now_settings = read_db_settings();
-
-		db_settings_changed = strcmp(now_settings, db_settings) != 0;
-		pfree(now_settings);
-	}
+	/* the session's own settings first: nothing below resolves a name */
 	apply_session_settings();
+	if (!db_settings_changed)
+		db_settings_changed = read_db_settings() != db_settings;
 	/* a new interval counts from the last sweep, not from the old sleep */
 	next_cycle = TimestampTzPlusMilliseconds(last_start,
 											 reaper_interval_seconds * 1000L);
@@ -565,7 +577,8 @@ connect_worker(Datum main_arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 
-	reaper_status_worker_connecting(DatumGetInt32(main_arg));
+	if (!reaper_status_worker_connecting(DatumGetInt32(main_arg), args.dboid))
+		proc_exit(0);
 	BackgroundWorkerInitializeConnectionByOid(args.dboid, args.roleid, 0);
 	reaper_status_worker_started();
 	if (reaper_status_worker_held())
@@ -573,11 +586,12 @@ connect_worker(Datum main_arg)
 	before_shmem_exit(report_at_exit, (Datum) 0);
 
 	SetConfigOption("application_name", REAPER_NAME, PGC_USERSET, PGC_S_OVERRIDE);
+	/* before anything runs: the database's search_path is its owner's */
+	apply_session_settings();
 	db_settings = read_db_settings();
 	StartTransactionCommand();
 	strlcpy(my_database, get_database_name(MyDatabaseId), NAMEDATALEN);
 	CommitTransactionCommand();
-	apply_session_settings();
 	cycle_context = AllocSetContextCreate(TopMemoryContext,
 										  "protea_reaper cycle",
 										  ALLOCSET_DEFAULT_SIZES);

@@ -202,12 +202,13 @@ for my $db (qw(one two three))
 	install_protea($small, db => $db);
 }
 $small->poll_query_until('postgres',
-	q{SELECT count(*) > 0 FROM protea_reaper_status() WHERE state = 'no worker slot'})
-  or die 'no database waits for a worker slot';
+	q{SELECT last_error LIKE 'no background worker slot is free%' FROM protea_reaper_status()
+	   WHERE database IS NULL})
+  or die 'the launcher does not say it lacks worker slots';
 like($small->safe_psql('postgres',
-		q{SELECT last_error FROM protea_reaper_status() WHERE state = 'no worker slot' LIMIT 1}),
+		q{SELECT last_error FROM protea_reaper_status() WHERE database IS NULL}),
 	qr/max_worker_processes = 3, and protea_reaper needs \d+/,
-	'the status says why a database has no reaper, with the setting and the number needed');
+	"the launcher's row says why databases have no reaper, with the setting and the number needed");
 sleep(4);
 my $log = slurp_file($small->logfile);
 my $warnings = () = $log =~ /WARNING:  protea_reaper cannot start the reaper of database/g;
