@@ -25,7 +25,7 @@
 #   6. a pgbench workload's tps and p99 with the worker sweeping every second
 #      vs disabled.
 # and, as separately labelled variants: figures 1, 4 and 5 again with the
-# index README.md recommends (job (started_at) INCLUDE (id) WHERE status =
+# index README.md recommends (job (started_at) INCLUDE (id, operation) WHERE status =
 # 'RUNNING'), and with PL/pgSQL prototypes of the sweep shapes it proposes
 # (bench/sql/proposed.sql; the extension itself is not changed).  Prints
 # every table and writes them to bench/results/latest.md.
@@ -72,7 +72,7 @@ TIMEOUT_S=21600			# protea_reaper.timeout_seconds default
 STALL_S=1800			# protea_reaper.stall_seconds default
 IDLE_STALL_S=2592000	# 30 days: the 200 stale jobs count as alive, nothing to reap
 # the index README.md recommends (created by the variants only)
-RECOMMENDED_INDEX="ON job (started_at) INCLUDE (id) WHERE status = 'RUNNING'"
+RECOMMENDED_INDEX="ON job (started_at) INCLUDE (id, operation) WHERE status = 'RUNNING'"
 RESULTS_DIR=$REPO/bench/results
 BENCH_T0=$(date +%s)
 
