@@ -79,12 +79,19 @@ CREATE ROLE reaper_monitor IN ROLE pg_monitor;
 SET ROLE reaper_monitor;
 SET client_min_messages = warning;	-- its NOTICE when there is no worker: regress preload
 SELECT enabled, timeout_seconds FROM protea_reaper_status();
+-- and the view Prometheus scrapes (its columns; rows only with a worker)
+SELECT * FROM protea_reaper_metrics WHERE false;
 RESET client_min_messages;
 SELECT count(*) AS running FROM protea_reaper_running_jobs();
 SELECT count(*) > 0 AS checks FROM protea_reaper_check();
 SELECT count(*) AS policy_rows FROM protea_reaper_policy;
 -- but not change the policy
 INSERT INTO protea_reaper_policy (operation, exempt) VALUES ('insert_proteins', true);
+RESET ROLE;
+
+-- a role outside pg_monitor may not
+SET ROLE reaper_app;
+SELECT count(*) FROM protea_reaper_metrics;
 RESET ROLE;
 
 REVOKE EXECUTE ON FUNCTION protea_reaper_run_once() FROM reaper_app;

@@ -65,6 +65,35 @@ GRANT EXECUTE ON FUNCTION protea_reaper_status() TO pg_monitor;
 COMMENT ON FUNCTION protea_reaper_wake() IS
 'Ask the reaper of this database to sweep now rather than at its next interval';
 
+-- What Prometheus scrapes (monitoring/protea_reaper_queries.yaml): one row
+-- per database's reaper, from the shared status alone (no sweep, no table
+-- read, one row per database), so any database with the extension shows
+-- every database's reaper.  The launcher is protea_reaper_status()'s row
+-- with database NULL.
+CREATE VIEW protea_reaper_metrics AS
+SELECT s.database,
+       s.state,
+       (s.pid IS NOT NULL)::integer AS up,
+       s.starts,
+       s.cycles,
+       s.failed_cycles,
+       s.total_reaped,
+       s.last_reaped,
+       s.last_alive,
+       s.last_skipped_locked,
+       s.last_waiting,
+       s.last_cycle_ms / 1000.0 AS last_cycle_seconds,
+       pg_catalog.date_part('epoch', pg_catalog.now() - s.last_cycle_end) AS seconds_since_last_cycle,
+       s.interval_seconds
+  FROM protea_reaper_status() AS s
+ WHERE s.database IS NOT NULL;
+
+COMMENT ON VIEW protea_reaper_metrics IS
+'For scraping: each database''s reaper, up (1: its process runs), its counters since the server started (starts, cycles, failed_cycles, total_reaped) and its last cycle (jobs reaped, alive, skipped locked, left by the brake; seconds it took, seconds since it ended)';
+
+REVOKE ALL ON protea_reaper_metrics FROM PUBLIC;
+GRANT SELECT ON protea_reaper_metrics TO pg_monitor;
+
 DO $$
 BEGIN
     IF pg_catalog.current_setting('protea_reaper_upgrade.grants') <> '' THEN

@@ -3,9 +3,9 @@
 -- then 1.3), from 1.1 and from 1.2 gives exactly the objects of a fresh 1.3
 -- install (functions with their signatures, properties, grants and
 -- comments; the policy table with its columns, constraints, grants and
--- comments; what pg_dump keeps), keeps the grants a superuser gave on the
--- functions it remakes, and the 1.3 library serves a database still at
--- 1.0, 1.1 or 1.2.
+-- comments; the metrics view with its definition; what pg_dump keeps),
+-- keeps the grants a superuser gave on the functions it remakes, and the
+-- 1.3 library serves a database still at 1.0, 1.1 or 1.2.
 --
 
 -- Everything an install made, one line per property
@@ -38,6 +38,11 @@ CREATE FUNCTION snapshot(label text) RETURNS void LANGUAGE sql AS $$
                      col_description(a.attrelid, a.attnum))
       FROM pg_attribute a LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
      WHERE a.attrelid = 'protea_reaper_policy'::regclass AND a.attnum > 0 AND NOT a.attisdropped
+    UNION ALL
+    SELECT label, 'view', c.oid::regclass::text, pg_get_viewdef(c.oid)
+      FROM pg_class c JOIN pg_depend d ON d.objid = c.oid AND d.classid = 'pg_class'::regclass
+      JOIN pg_extension x ON x.oid = d.refobjid AND x.extname = 'protea_reaper'
+     WHERE c.relkind = 'v'
     UNION ALL
     SELECT label, 'constraint', conname, pg_get_constraintdef(oid)
       FROM pg_constraint WHERE conrelid = 'protea_reaper_policy'::regclass

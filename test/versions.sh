@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # test/versions.sh: every test suite on every supported PostgreSQL major.
 #
-#   sudo bash test/versions.sh              # 15 16 17 18, then the packages
+#   sudo bash test/versions.sh              # 15 16 17 18, the packages, the metrics
 #   sudo MAJORS="16 19" bash test/versions.sh
 #   sudo PKG_MAJORS= bash test/versions.sh   # without the packages leg
+#   sudo METRICS=0 bash test/versions.sh     # without the metrics leg
 #
 # Runs test/run.sh once per major (PG_MAJOR=NN; test/lib.sh says where each
 # server comes from), in LANES (2) lanes at once, each with its output in
@@ -13,7 +14,10 @@
 # when something was skipped); exits non-zero if anything failed.  After the
 # majors, the packages leg (test/packages.sh: build, install, installcheck
 # and remove postgresql-NN-protea-reaper for PKG_MAJORS, default 15 17 18) is
-# one more row, its output in $PROTEA_CACHE/logs/packages.log.
+# one more row, its output in $PROTEA_CACHE/logs/packages.log; then the
+# metrics leg (test/metrics.sh: postgres_exporter scrapes a reaped cluster
+# of METRICS_MAJOR, default 15, and promtool tests the alert rules; METRICS=0
+# leaves it out), its output in $PROTEA_CACHE/logs/metrics.log.
 set -u
 . "$(dirname "$0")/lib.sh"
 
@@ -100,6 +104,29 @@ if [ -n "$PKG_MAJORS" ]; then
     echo "packages ($PKG_MAJORS): $passed passed, $failed failed, ${seconds} s"
     TOTAL_PASSED=$((TOTAL_PASSED + passed)); TOTAL_FAILED=$((TOTAL_FAILED + failed))
     TABLE="$TABLE$(printf '| %-5s | %-14s | %6s | %6s | %7s | %7s |' debs "pkgs $(echo $PKG_MAJORS | tr ' ' ,)" "$passed" "$failed" 0 "$seconds")
+"
+fi
+
+# The metrics leg: postgres_exporter and promtool against the host's
+# server (test/metrics.sh; METRICS_MAJOR 15 or 16, METRICS=0 leaves it out)
+if [ "${METRICS:-1}" != 0 ]; then
+    METRICS_MAJOR=${METRICS_MAJOR:-15}
+    log=$LOGS/metrics.log
+    say "metrics: postgres_exporter and promtool on PostgreSQL $METRICS_MAJOR (log: $log)"
+    t0=$(date +%s)
+    PG_MAJOR=$METRICS_MAJOR bash "$REPO/test/metrics.sh" > "$log" 2>&1
+    rc=$?
+    seconds=$(( $(date +%s) - t0 ))
+    version=$(sed -n 's/^PostgreSQL [0-9]*: PostgreSQL \([^ ;]*\).*/\1/p' "$log" | tail -n 1)
+    counts=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
+    passed=${counts%% passed*}
+    failed=${counts#*, }; failed=${failed%% failed}
+    [ -n "$counts" ] || { passed=0; failed=1; }
+    [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ] && failed=1
+    [ "$failed" -ne 0 ] && cat "$log"
+    echo "metrics (PostgreSQL $METRICS_MAJOR): $passed passed, $failed failed, ${seconds} s"
+    TOTAL_PASSED=$((TOTAL_PASSED + passed)); TOTAL_FAILED=$((TOTAL_FAILED + failed))
+    TABLE="$TABLE$(printf '| %-5s | %-14s | %6s | %6s | %7s | %7s |' metr "${version:-?}" "$passed" "$failed" 0 "$seconds")
 "
 fi
 
