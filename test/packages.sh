@@ -254,6 +254,7 @@ if [ "${PKG_IMAGE:-1}" = 1 ]; then
     bash "$REPO/docker/test-image.sh" > "$LOGS/image.log" 2>&1
     rc=$?
     grep -E ' \.\.\. (ok|FAILED)$' "$LOGS/image.log" | sed 's/^/image: /'
+    grep -E '^image: SKIPPED' "$LOGS/image.log"
     counts=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$LOGS/image.log" | tail -n 1)
     ok=${counts%% passed*}
     bad=${counts#*, }; bad=${bad%% failed}
