@@ -19,8 +19,8 @@ OBJS = \
 	src/worker.o
 
 EXTENSION = protea_reaper
-DATA = sql/protea_reaper--1.0.sql sql/protea_reaper--1.1.sql sql/protea_reaper--1.2.sql sql/protea_reaper--1.3.sql \
-	sql/protea_reaper--1.0--1.1.sql sql/protea_reaper--1.1--1.2.sql sql/protea_reaper--1.2--1.3.sql
+DATA = sql/protea_reaper--1.0.sql sql/protea_reaper--1.1.sql sql/protea_reaper--1.2.sql sql/protea_reaper--1.3.sql sql/protea_reaper--1.4.sql \
+	sql/protea_reaper--1.0--1.1.sql sql/protea_reaper--1.1--1.2.sql sql/protea_reaper--1.2--1.3.sql sql/protea_reaper--1.3--1.4.sql
 PGFILEDESC = "protea_reaper - in-server reaper for stale PROTEA jobs"
 
 # pg_regress: sql/<name>.sql against expected/<name>.out

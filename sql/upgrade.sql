@@ -1,11 +1,11 @@
 --
 -- upgrade: ALTER EXTENSION protea_reaper UPDATE from 1.0 (to 1.1, 1.2,
--- then 1.3), from 1.1 and from 1.2 gives exactly the objects of a fresh 1.3
--- install (functions with their signatures, properties, grants and
+-- 1.3, then 1.4), from 1.1, from 1.2 and from 1.3 gives exactly the objects
+-- of a fresh 1.4 install (functions with their signatures, properties, grants and
 -- comments; the policy table with its columns, constraints, grants and
 -- comments; the metrics view with its definition; what pg_dump keeps),
 -- keeps the grants a superuser gave on the functions it remakes, and the
--- 1.3 library serves a database still at 1.0, 1.1 or 1.2.
+-- 1.4 library serves a database still at 1.0, 1.1, 1.2 or 1.3.
 --
 
 -- Everything an install made, one line per property
@@ -59,7 +59,7 @@ CREATE FUNCTION snapshot(label text) RETURNS void LANGUAGE sql AS $$
       FROM pg_extension WHERE extname = 'protea_reaper'
 $$;
 
--- A fresh 1.3 install (each CREATE EXTENSION without its WARNING when the
+-- A fresh 1.4 install (each CREATE EXTENSION without its WARNING when the
 -- library is not preloaded: regress preload)
 DROP EXTENSION protea_reaper;
 SET client_min_messages = error;
@@ -187,6 +187,37 @@ ALTER EXTENSION protea_reaper UPDATE;
 SELECT has_function_privilege('watcher', 'protea_reaper_status()', 'EXECUTE') AS watcher_has_it;
 DROP ROLE watcher;
 SELECT proretset AS a_set FROM pg_proc WHERE oid = 'protea_reaper_status()'::regprocedure;
+DELETE FROM installed WHERE install = 'upgraded';
+SELECT snapshot('upgraded');
+SELECT count(*) AS differences_from_fresh FROM (
+    (SELECT kind, object, description FROM installed WHERE install = 'fresh'
+     EXCEPT SELECT kind, object, description FROM installed WHERE install = 'upgraded')
+    UNION ALL
+    (SELECT kind, object, description FROM installed WHERE install = 'upgraded'
+     EXCEPT SELECT kind, object, description FROM installed WHERE install = 'fresh')) AS d;
+
+-- 1.3, then the update to 1.4.  Until then the 1.4 library serves 1.3's
+-- status and view, with their columns
+DROP EXTENSION protea_reaper;
+SET client_min_messages = error;
+CREATE EXTENSION protea_reaper VERSION '1.3';
+RESET client_min_messages;
+CREATE ROLE watcher;
+GRANT EXECUTE ON FUNCTION protea_reaper_status() TO watcher;
+GRANT SELECT ON protea_reaper_metrics TO watcher;
+SET client_min_messages = warning;
+SELECT count(*) AS view_columns
+  FROM pg_attribute WHERE attrelid = 'protea_reaper_metrics'::regclass AND attnum > 0;
+SELECT count(*) > 0 AS rows FROM protea_reaper_status();
+RESET client_min_messages;
+-- the update remakes both and names the grants it does not give again
+\set SHOW_CONTEXT never
+ALTER EXTENSION protea_reaper UPDATE;
+\set SHOW_CONTEXT errors
+SELECT has_function_privilege('watcher', 'protea_reaper_status()', 'EXECUTE') AS watcher_has_it,
+       has_table_privilege('watcher', 'protea_reaper_metrics', 'SELECT') AS watcher_reads_it,
+       has_table_privilege('pg_monitor', 'protea_reaper_metrics', 'SELECT') AS pg_monitor_reads_it;
+DROP ROLE watcher;
 DELETE FROM installed WHERE install = 'upgraded';
 SELECT snapshot('upgraded');
 SELECT count(*) AS differences_from_fresh FROM (

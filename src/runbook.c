@@ -347,6 +347,17 @@ typedef enum StatusColumn
 	STATUS_COLUMNS_1_0,			/* 1.0 to 1.2 end here */
 	STATUS_NEXT_START_AT = STATUS_COLUMNS_1_0,
 	STATUS_STARTS,
+	STATUS_COLUMNS_1_3,			/* 1.3 ends here */
+	STATUS_LAST_RUNNING = STATUS_COLUMNS_1_3,
+	STATUS_LAST_STALE,
+	STATUS_LAST_OLDEST_STALE_SECONDS,
+	STATUS_TOTAL_STALLED,
+	STATUS_TOTAL_CAPPED,
+	STATUS_TOTAL_LEASE_EXPIRED,
+	STATUS_TOTAL_REQUEUED,
+	STATUS_TOTAL_SKIPPED_LOCKED,
+	STATUS_FALSE_ALARMS,
+	STATUS_FALSE_ALARMS_AT,
 	STATUS_COLUMNS
 } StatusColumn;
 
@@ -411,6 +422,29 @@ status_cycle_columns(const ReaperStatus *s, Datum *values, bool *nulls)
 	values[STATUS_LAST_WAITING] = Int64GetDatum(s->last_waiting);
 }
 
+/* 1.4: the jobs it saw, what it reaped by cause, and its false alarms */
+static void
+status_metric_columns(const ReaperStatus *s, Datum *values, bool *nulls)
+{
+	bool		never = (s->cycles == 0 || s->dboid == InvalidOid);
+
+	values[STATUS_LAST_RUNNING] = Int64GetDatum(s->last_running);
+	nulls[STATUS_LAST_RUNNING] = never;
+	values[STATUS_LAST_STALE] = Int64GetDatum(s->last_stale);
+	nulls[STATUS_LAST_STALE] = never;
+	values[STATUS_LAST_OLDEST_STALE_SECONDS] = Float8GetDatum(s->last_oldest_stale_seconds);
+	nulls[STATUS_LAST_OLDEST_STALE_SECONDS] = never || s->last_stale == 0 ||
+		s->last_oldest_stale_seconds < 0;
+	values[STATUS_TOTAL_STALLED] = Int64GetDatum(s->total_stalled);
+	values[STATUS_TOTAL_CAPPED] = Int64GetDatum(s->total_capped);
+	values[STATUS_TOTAL_LEASE_EXPIRED] = Int64GetDatum(s->total_lease_expired);
+	values[STATUS_TOTAL_REQUEUED] = Int64GetDatum(s->total_requeued);
+	values[STATUS_TOTAL_SKIPPED_LOCKED] = Int64GetDatum(s->total_skipped_locked);
+	values[STATUS_FALSE_ALARMS] = Int64GetDatum(s->false_alarms);
+	nulls[STATUS_FALSE_ALARMS] = (s->false_alarms_at == 0);
+	set_timestamp(values, nulls, STATUS_FALSE_ALARMS_AT, s->false_alarms_at);
+}
+
 /* One row of protea_reaper_status() */
 static void
 status_row(const ReaperStatus *status, Datum *values, bool *nulls)
@@ -418,6 +452,7 @@ status_row(const ReaperStatus *status, Datum *values, bool *nulls)
 	memset(nulls, 0, sizeof(bool) * STATUS_COLUMNS);
 	status_worker_columns(status, values, nulls);
 	status_cycle_columns(status, values, nulls);
+	status_metric_columns(status, values, nulls);
 }
 
 /*
@@ -449,7 +484,8 @@ protea_reaper_status(PG_FUNCTION_ARGS)
 /*
  * protea_reaper_status_1_3
  *		A row for the launcher (database NULL), then one for each database
- *		it looks after.  Without preloading: one row, "not preloaded", with
+ *		it looks after.  1.4 declares more columns, at the end: each version
+ *		gets those it declares.  Without preloading: one row, "not preloaded", with
  *		the session's settings, and a NOTICE saying why.
  */
 Datum

@@ -294,7 +294,8 @@ LAST_EVENT("")
  * last event is looked up for the audit.  Rows come back failed first
  * (kind true), then, when $9 asks for their log lines, alive (kind false),
  * then one row of kind NULL with counts: the alive, of those the leased,
- * and the candidates judged stale.
+ * the candidates judged stale, and every running job (a metric, found by
+ * PROTEA's index on status: bounded by the jobs running).
  */
 static const char first_sql[] =
 "WITH candidates AS MATERIALIZED ("
@@ -317,27 +318,38 @@ LAST_EVENT(" AND (" CAPPED " OR " NOT_LEASED ")")
 "), " FAIL_AND_AUDIT
 "SELECT true AS failed, " FAILED_COLUMNS ","
 "       NULL::int4 AS stall_seconds, NULL::timestamptz AS leased_until,"
-"       NULL::bigint AS alive, NULL::bigint AS leased, NULL::bigint AS judged_stale"
+"       NULL::bigint AS alive, NULL::bigint AS leased, NULL::bigint AS judged_stale,"
+"       NULL::bigint AS running"
 "  FROM failed AS f"
 " UNION ALL "
 "SELECT false, c.id, c.operation, c.started_at, c.last_ts, NULL, NULL, NULL, NULL, NULL,"
-"       NULL, NULL, c.stall_seconds, c.leased_until, NULL, NULL, NULL"
+"       NULL, NULL, c.stall_seconds, c.leased_until, NULL, NULL, NULL, NULL"
 "  FROM candidates AS c"
 " WHERE c.alive AND $9"
 " UNION ALL "
 "SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"
 "       count(*) FILTER (WHERE c.alive),"
 "       count(*) FILTER (WHERE c.alive AND c.leased_until IS NOT NULL),"
-"       count(*) FILTER (WHERE c.alive IS NOT TRUE)"
+"       count(*) FILTER (WHERE c.alive IS NOT TRUE),"
+"       (SELECT count(*) FROM @JOB@ AS j WHERE @IS_RUNNING@)"
 "  FROM candidates AS c"
 " ORDER BY 1 DESC, 4, 2";
 
 /*
+ * How long ago ts was; NULL when ts is infinite (before PostgreSQL 17 the
+ * subtraction is an ERROR, from 17 an infinite interval)
+ */
+#define SINCE(ts) \
+	"CASE WHEN isfinite(" ts ") THEN now() - " ts " END"
+
+/*
  * The stale jobs a sweep left: locked by another transaction (SKIP LOCKED),
- * or beyond the brake.  Their count, and the first ids.
+ * or beyond the brake.  Their count, the first ids, and how long ago the
+ * oldest of them started, in seconds (a metric: protea_reaper_metrics).
  */
 static const char remaining_sql[] =
-"SELECT count(*), (array_agg(j.id ORDER BY j.started_at, j.id))[1:" CppAsString2(REAPER_REMAINING_IDS) "]"
+"SELECT count(*), (array_agg(j.id ORDER BY j.started_at, j.id))[1:" CppAsString2(REAPER_REMAINING_IDS) "],"
+"       extract(epoch FROM max(" SINCE("j.started_at") "))::float8"
 "  FROM @JOB@ AS j "
 LAST_EVENT("")
 " WHERE " IS_STALE;
@@ -350,13 +362,6 @@ LAST_EVENT("")
 	"LEFT JOIN LATERAL (SELECT count(*) AS running, max(le.last_ts) AS last_ts" \
 	"                     FROM @JOB@ AS j " LAST_EVENT("") \
 	"                    WHERE @PARENT_ID@ = coordinator.id AND @IS_RUNNING@) AS ch ON true"
-
-/*
- * How long ago ts was; NULL when ts is infinite (before PostgreSQL 17 the
- * subtraction is an ERROR, from 17 an infinite interval)
- */
-#define SINCE(ts) \
-	"CASE WHEN isfinite(" ts ") THEN now() - " ts " END"
 
 /*
  * Every running job, with the verdict a sweep would reach on it now (the

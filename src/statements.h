@@ -89,7 +89,8 @@ typedef enum FirstColumn
 	FIRST_LEASED_UNTIL,			/* an alive job's lease, if that keeps it */
 	FIRST_ALIVE,				/* counts: the alive, */
 	FIRST_LEASED,				/* of those the leased, */
-	FIRST_JUDGED_STALE			/* and the candidates judged stale */
+	FIRST_JUDGED_STALE,			/* the candidates judged stale, */
+	FIRST_RUNNING				/* and every running job */
 } FirstColumn;
 
 /* An alive row's column of STMT_FIRST_BATCH, by BatchColumn */
@@ -99,7 +100,8 @@ typedef enum FirstColumn
 typedef enum RemainingColumn
 {
 	REMAINING_COUNT = 1,
-	REMAINING_IDS
+	REMAINING_IDS,
+	REMAINING_OLDEST_SECONDS	/* since the oldest started; NULL if none */
 } RemainingColumn;
 #define REAPER_REMAINING_IDS 100
 

@@ -779,6 +779,18 @@ reaper_status_cycle_started(TimestampTz start)
 	SpinLockRelease(&shared->mutex);
 }
 
+/* Add the jobs a cycle's committed batches reaped, by cause; mutex held */
+static void
+add_reaped(ReaperStatus *s, const ReaperSweepResult *result)
+{
+	s->total_reaped += (int64) result->reaped;
+	s->total_requeued += (int64) result->requeued;
+	s->total_lease_expired += (int64) result->lease_expired;
+	s->total_capped += (int64) result->capped;
+	s->total_stalled += (int64) (result->reaped - result->requeued -
+								 result->lease_expired - result->capped);
+}
+
 void
 reaper_status_cycle_done(TimestampTz end, const ReaperSweepResult *result)
 {
@@ -791,7 +803,11 @@ reaper_status_cycle_done(TimestampTz end, const ReaperSweepResult *result)
 	s->last_alive = (int64) result->alive;
 	s->last_skipped_locked = (int64) result->skipped_locked;
 	s->last_waiting = (int64) result->waiting;
-	s->total_reaped += (int64) result->reaped;
+	s->last_running = (int64) result->running;
+	s->last_stale = (int64) result->stale;
+	s->last_oldest_stale_seconds = result->oldest_stale_seconds;
+	s->total_skipped_locked += (int64) result->skipped_locked;
+	add_reaped(s, result);
 	SpinLockRelease(&shared->mutex);
 }
 
@@ -807,10 +823,13 @@ reaper_status_cycle_failed(TimestampTz end, const char *message,
 	s->failed_cycles++;
 	s->last_cycle_end = end;
 	s->last_reaped = (int64) committed->reaped;
-	s->total_reaped += (int64) committed->reaped;
+	add_reaped(s, committed);
 	s->last_alive = 0;
 	s->last_skipped_locked = 0;
 	s->last_waiting = 0;
+	s->last_running = 0;
+	s->last_stale = 0;
+	s->last_oldest_stale_seconds = -1;
 	strlcpy(s->last_error, message, REAPER_ERROR_LEN);
 	s->last_error_at = end;
 	SpinLockRelease(&shared->mutex);
@@ -821,6 +840,16 @@ reaper_status_next_cycle(TimestampTz next)
 {
 	SpinLockAcquire(&shared->mutex);
 	my_slot->status.next_cycle_at = next;
+	SpinLockRelease(&shared->mutex);
+}
+
+/* The doctor's false alarms, as the reaper counted them at "at" */
+void
+reaper_status_false_alarms(int64 jobs, TimestampTz at)
+{
+	SpinLockAcquire(&shared->mutex);
+	my_slot->status.false_alarms = jobs;
+	my_slot->status.false_alarms_at = at;
 	SpinLockRelease(&shared->mutex);
 }
 

@@ -72,7 +72,21 @@ typedef struct ReaperStatus
 	int64		last_alive;		/* past the timeout, kept by a lease or event */
 	int64		last_skipped_locked;	/* stale, held by another transaction */
 	int64		last_waiting;	/* stale, left by the brake */
-	int64		total_reaped;	/* since the server started */
+	int64		last_running;	/* running jobs */
+	int64		last_stale;		/* stale jobs left, locked or by the brake */
+	double		last_oldest_stale_seconds;	/* < 0: none left, or not finite */
+
+	/* Since the server started: jobs reaped, and by cause */
+	int64		total_reaped;
+	int64		total_stalled;	/* failed as stalled (JobTimeout) */
+	int64		total_capped;	/* failed by the runtime cap (JobTimeout) */
+	int64		total_lease_expired;	/* failed by a lapsed lease */
+	int64		total_requeued; /* re-queued by a lapsed lease */
+	int64		total_skipped_locked;	/* the last_skipped_locked, added up */
+
+	/* The doctor's false alarms, counted now and then (at 0: not yet) */
+	int64		false_alarms;
+	TimestampTz false_alarms_at;
 
 	/* The last failed cycle, or why the worker could not start */
 	char		last_error[REAPER_ERROR_LEN];
@@ -143,6 +157,7 @@ extern void reaper_status_cycle_done(TimestampTz end, const ReaperSweepResult *r
 extern void reaper_status_cycle_failed(TimestampTz end, const char *message,
 									   const ReaperSweepResult *committed);
 extern void reaper_status_next_cycle(TimestampTz next);
+extern void reaper_status_false_alarms(int64 jobs, TimestampTz at);
 extern bool reaper_status_take_wake(void);
 
 #endif							/* PROTEA_REAPER_STATUS_H */

@@ -98,9 +98,19 @@ log_failed(ReaperSweepResult *result, HeapTuple tuple, int id_col)
 	}
 	else
 	{
-		reaper_notify_job(id, batch_bool(tuple, id_col, BATCH_LEASE) ? NOTIFY_LEASE_EXPIRED :
-						  batch_bool(tuple, id_col, BATCH_CAPPED) ? NOTIFY_CAPPED :
-						  NOTIFY_STALLED);
+		ReaperNotifyCause cause = NOTIFY_STALLED;
+
+		if (batch_bool(tuple, id_col, BATCH_LEASE))
+		{
+			cause = NOTIFY_LEASE_EXPIRED;
+			result->pending_lease_expired++;
+		}
+		else if (batch_bool(tuple, id_col, BATCH_CAPPED))
+		{
+			cause = NOTIFY_CAPPED;
+			result->pending_capped++;
+		}
+		reaper_notify_job(id, cause);
 		logged = reaplog_failed_job(id, BATCH_TEXT(tuple, id_col, BATCH_OPERATION),
 									BATCH_TEXT(tuple, id_col, BATCH_STARTED_AT),
 									BATCH_TEXT(tuple, id_col, BATCH_LAST_EVENT),
@@ -162,6 +172,7 @@ first_batch_row(ReaperSweepResult *result, HeapTuple tuple)
 		result->alive = DatumGetInt64(spi_datum(tuple, FIRST_ALIVE, &isnull));
 		result->leased = DatumGetInt64(spi_datum(tuple, FIRST_LEASED, &isnull));
 		result->judged_stale = DatumGetInt64(spi_datum(tuple, FIRST_JUDGED_STALE, &isnull));
+		result->running = DatumGetInt64(spi_datum(tuple, FIRST_RUNNING, &isnull));
 	}
 	else if (DatumGetBool(kind))
 		log_failed(result, tuple, FIRST_ID);
@@ -271,6 +282,7 @@ count_remaining(ReaperSweepResult *result)
 	Datum		values[POLICY_NPARAMS];
 	bool		isnull;
 	uint64		remaining;
+	Datum		oldest;
 	Datum		ids;
 
 	reaper_policy_load(&policy);
@@ -279,6 +291,9 @@ count_remaining(ReaperSweepResult *result)
 	/* not read-only: it must see the failures this transaction just wrote */
 	reaper_execute(reaper_plan(&session, STMT_REMAINING), values, NULL, false);
 	remaining = DatumGetInt64(spi_datum(SPI_tuptable->vals[0], REMAINING_COUNT, &isnull));
+	oldest = spi_datum(SPI_tuptable->vals[0], REMAINING_OLDEST_SECONDS, &isnull);
+	result->stale = remaining;
+	result->oldest_stale_seconds = isnull ? -1 : DatumGetFloat8(oldest);
 	ids = spi_datum(SPI_tuptable->vals[0], REMAINING_IDS, &isnull);
 
 	if (result->braked)
@@ -301,8 +316,11 @@ reaper_sweep_ended_batch(ReaperSweepResult *result)
 {
 	result->reaped += result->pending;
 	result->requeued += result->pending_requeued;
+	result->lease_expired += result->pending_lease_expired;
+	result->capped += result->pending_capped;
 	result->unlogged += result->pending_unlogged;
 	result->pending = result->pending_requeued = result->pending_unlogged = 0;
+	result->pending_lease_expired = result->pending_capped = 0;
 	reaper_notify_batch_ended();
 }
 
@@ -323,6 +341,7 @@ reaper_sweep(ReaperSweepResult *result, const ReaperSweepHooks *hooks)
 	bool		first = true;
 
 	memset(result, 0, sizeof(ReaperSweepResult));
+	result->oldest_stale_seconds = -1;
 	reaplog_start_sweep();
 	reaper_notify_start();
 
@@ -450,4 +469,30 @@ reaper_sweep_report_at_commit(const ReaperSweepResult *result)
 				(errmsg("Reaper skipped " UINT64_FORMAT " locked stale job(s).",
 						result->skipped_locked),
 				 errdetail_internal("%s", detail)));
+}
+
+/*
+ * reaper_count_false_alarms
+ *		The doctor's false alarms (statements.c), all operations together:
+ *		jobs failed as stalled whose workers wrote events after, the
+ *		evidence that a stall_seconds is too short.  Only reads.
+ */
+int64
+reaper_count_false_alarms(void)
+{
+	ReaperSession session;
+	int64		jobs = 0;
+
+	reaper_session_begin(&session, false, NULL);
+	reaper_execute(reaper_plan(&session, STMT_FALSE_ALARMS), NULL, NULL, true);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Datum		n = spi_datum(SPI_tuptable->vals[i], ALARM_JOBS, &isnull);
+
+		if (!isnull)
+			jobs += DatumGetInt64(n);
+	}
+	reaper_session_end(&session);
+	return jobs;
 }

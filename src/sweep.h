@@ -20,16 +20,24 @@ typedef struct ReaperSweepResult
 {
 	uint64		reaped;			/* jobs failed or re-queued in batches that ended */
 	uint64		requeued;		/* of those, re-queued */
-	uint64		unlogged;		/* of those, without a line of their own */
+	uint64		lease_expired;	/* ... failed by their lapsed lease */
+	uint64		capped;			/* ... failed by the runtime cap */
+	uint64		unlogged;		/* ... without a line of their own */
 	uint64		pending;		/* jobs failed or re-queued in the batch not yet ended */
 	uint64		pending_requeued;
+	uint64		pending_lease_expired;
+	uint64		pending_capped;
 	uint64		pending_unlogged;
 	uint64		alive;			/* past the timeout, kept by a lease or event */
 	uint64		leased;			/* of those, kept by a lease (first batch) */
 	uint64		judged_stale;	/* candidates the first batch found stale */
+	uint64		running;		/* running jobs (first batch, before it) */
 	uint64		skipped_locked; /* stale, but another transaction held them */
 	bool		braked;			/* stopped at max_jobs */
 	uint64		waiting;		/* stale jobs left by the brake */
+	uint64		stale;			/* stale jobs left, locked or by the brake */
+	double		oldest_stale_seconds;	/* since the oldest of them started;
+										 * -1: none, or not finite */
 	int			policy_rows;	/* rows of protea_reaper_policy in force */
 
 	/*
@@ -64,5 +72,11 @@ extern void reaper_sweep_report(const ReaperSweepResult *result);
 
 /* The summary line of a manual sweep, written when its caller commits. */
 extern void reaper_sweep_report_at_commit(const ReaperSweepResult *result);
+
+/*
+ * Jobs the sweep failed as stalled in the doctor's window whose workers
+ * wrote events since (protea_reaper_check()'s false alarms), in all
+ */
+extern int64 reaper_count_false_alarms(void);
 
 #endif							/* PROTEA_REAPER_SWEEP_H */

@@ -102,6 +102,16 @@ static TimestampTz last_start = 0;
 static TimestampTz next_cycle = 0;
 
 /*
+ * The doctor's false alarms are counted again for the metrics after a
+ * cycle at most this often (they read every job failed in the doctor's
+ * window), and after a cycle protea_reaper_wake() asked for
+ */
+#define REAPER_FALSE_ALARMS_MS (5 * 60 * 1000)
+static TimestampTz false_alarms_due = 0;
+static bool woken = false;
+static bool false_alarms_failed = false;
+
+/*
  * apply_session_settings
  *		Settings the worker's own session runs with.  search_path is empty so
  *		that nothing a user creates can be resolved in place of pg_catalog;
@@ -476,12 +486,59 @@ report_at_exit(int code, Datum arg)
 }
 
 /*
+ * count_false_alarms
+ *		Count the doctor's false alarms for the metrics, in a read-only
+ *		transaction of its own after the cycle: a failure is logged (once
+ *		until a count succeeds again) and leaves the cycle's work alone.
+ */
+static void
+count_false_alarms(void)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (!woken && now < false_alarms_due)
+		return;
+	false_alarms_due = TimestampTzPlusMilliseconds(now, REAPER_FALSE_ALARMS_MS);
+	PG_TRY();
+	{
+		int64		jobs;
+
+		begin_batch_transaction();
+		pgstat_report_activity(STATE_RUNNING, "protea_reaper: counting false alarms");
+		jobs = reaper_count_false_alarms();
+		end_batch_transaction();
+		reaper_status_false_alarms(jobs, now);
+		false_alarms_failed = false;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortOutOfAnyTransaction();
+		reaper_disarm_timers();
+		QueryCancelPending = false;
+		ereport(false_alarms_failed ? DEBUG1 : LOG,
+				(errmsg("protea_reaper could not count false alarms in database \"%s\": %s",
+						my_database, edata->message),
+				 errdetail("The metric protea_reaper_metrics.false_alarms keeps its last count; SELECT * FROM protea_reaper_check() shows the error.")));
+		false_alarms_failed = true;
+	}
+	PG_END_TRY();
+}
+
+/*
  * run_cycle
  *		Run one sweep if the worker may act, surviving any ERROR in it.
  */
 static void
 run_cycle(void)
 {
+	volatile bool swept;
+
 	if (!reaper_enabled)
 	{
 		go_idle(REAPER_DISABLED);
@@ -490,6 +547,7 @@ run_cycle(void)
 
 	MemoryContextReset(cycle_context);
 	MemoryContextSwitchTo(cycle_context);
+	swept = false;
 	memset(&cycle_result, 0, sizeof(cycle_result));
 	cycle_running = true;
 	reaper_status_cycle_started(GetCurrentTimestamp());
@@ -499,7 +557,10 @@ run_cycle(void)
 		ReaperWorkerState state = sweep_cycle();
 
 		if (state == REAPER_SWEEPING)
+		{
 			cycle_succeeded();
+			swept = true;
+		}
 		else if (state == REAPER_NO_EXTENSION)
 			exit_no_extension();
 		else
@@ -513,6 +574,9 @@ run_cycle(void)
 	cycle_running = false;
 	if (cycle_result.reaped > 0)
 		notify_committed();
+	if (swept)
+		count_false_alarms();
+	woken = false;
 
 	MemoryContextSwitchTo(TopMemoryContext);
 	pgstat_report_stat(false);
@@ -524,7 +588,10 @@ static bool
 cycle_is_due(TimestampTz now)
 {
 	if (reaper_status_take_wake())
+	{
 		next_cycle = now;
+		woken = true;
+	}
 	return now >= next_cycle;
 }
 
