@@ -7,15 +7,17 @@
 #   sudo PG_MAJOR=16 bash test/metrics.sh     # 16, built into $PROTEA_CACHE
 #
 # Builds and installs the extension for PG_MAJOR (test/lib.sh), starts a
-# throwaway cluster preloading it (interval 1 h: the first cycle's numbers
-# stay; the brake at 1 job), lays out PROTEA's tables in database protea
-# with two stale jobs and one alive past its timeout, creates the extension
-# and waits for the reaper's first cycle.  Then postgres_exporter, as a role
-# that is only in pg_monitor, with monitoring/protea_reaper_queries.yaml
-# and its default metrics off, on a free localhost port; /metrics must show
-# the reaper's and the launcher's series with their values (1 reaped,
-# 1 waiting behind the brake, 1 alive, up 1), their types, no scrape error,
-# and every metric that monitoring/protea_reaper_alerts.yml uses.  Last,
+# throwaway cluster preloading it (interval 1 h: a cycle's numbers stay),
+# lays out PROTEA's tables in database protea with a job of each kind
+# (stalled, alive, capped, lease lapsed with and without re-queues left,
+# and one whose row another transaction holds), creates the extension and
+# checks the reaper's first cycle; then a false alarm, a wake, and the
+# second cycle.  Then postgres_exporter, as a role that is only in
+# pg_monitor, with monitoring/protea_reaper_queries.yaml and its default
+# metrics off, on a free localhost port; /metrics must show the reaper's
+# and the launcher's series with their values (reaped by cause, running,
+# stale, false alarms, up 1), their types, no scrape error, and every
+# metric that monitoring/protea_reaper_alerts.yml uses.  Last,
 # `promtool check rules` and `promtool test rules` (each alert fires and
 # clears).  Ends with "N passed, N failed"; the cluster and the exporter are
 # always stopped.  17 and 18 run in chroots (test/lib.sh), where these tools
@@ -63,35 +65,80 @@ PROMTOOL=$(command -v promtool)
 
 make_workdir
 start_cluster protea "protea_reaper.interval_seconds = 3600
-protea_reaper.max_jobs_per_cycle = 1"
+protea_reaper.max_lease_requeues = 1"
 sql() { as_pg psql -h "$WORKDIR" -p "$PORT" -X -q -A -t -v ON_ERROR_STOP=1 -d protea "$@"; }
+fail_setup() { echo "$1"; echo; echo "0 passed, 1 failed"; exit 1; }
 
-say "PostgreSQL $PG_MAJOR: PROTEA's tables, two stale jobs and one alive, then the extension"
+say "PostgreSQL $PG_MAJOR: PROTEA's tables, a job of each kind, then the extension"
 sql -f "$WORKDIR/tree/test/protea_schema.sql" >/dev/null
-sql <<'SQL' || { echo "setup failed"; echo; echo "0 passed, 1 failed"; exit 1; }
--- stale: running 7 h (timeout 6 h), silent for 7 h
-INSERT INTO job (id, operation, queue_name, status, created_at, started_at, payload, meta, tags)
-SELECT ('00000000-0000-0000-0000-00000000000' || n)::uuid, 'insert_proteins', 'q', 'RUNNING',
-       now() - '7 h'::interval, now() - '7 h'::interval, '{}', '{}', '{}'
-  FROM generate_series(1, 3) AS n;
--- job 3 is alive: an event a minute ago
+sql <<'SQL' || fail_setup "setup failed"
+-- 1, 2: stale: running 7 h (timeout 6 h), silent; 3: alive, an event a
+-- minute ago; 4, 5: their leases lapsed 3 min ago, 5 re-queued once
+-- already (the budget is 1); 6: past its operation's cap, alive
+INSERT INTO job (id, operation, queue_name, status, created_at, started_at, payload, meta, tags,
+                 leased_until)
+SELECT ('00000000-0000-0000-0000-00000000000' || n)::uuid,
+       CASE WHEN n = 6 THEN 'long_op' ELSE 'insert_proteins' END, 'q', 'RUNNING',
+       now() - '7 h'::interval,
+       CASE WHEN n IN (4, 5) THEN now() - '10 min'::interval
+            WHEN n = 6 THEN now() - '2 h'::interval ELSE now() - '7 h'::interval END,
+       '{}', '{}', '{}',
+       CASE WHEN n IN (4, 5) THEN now() - '3 min'::interval END
+  FROM generate_series(1, 6) AS n;
 INSERT INTO job_event (job_id, ts, level, event, message, fields)
-VALUES ('00000000-0000-0000-0000-000000000003', now() - '1 min'::interval, 'info', 'job.progress', 'working', '{}');
+VALUES ('00000000-0000-0000-0000-000000000003', now() - '1 min'::interval, 'info', 'job.progress', 'working', '{}'),
+       ('00000000-0000-0000-0000-000000000006', now() - '1 min'::interval, 'info', 'job.progress', 'working', '{}'),
+       ('00000000-0000-0000-0000-000000000005', now() - '20 min'::interval, 'warning',
+        'job.lease_expired_requeue', 'Lease expired; re-enqueued attempt 1/1', '{}');
 CREATE ROLE protea_exporter LOGIN IN ROLE pg_monitor;
-CREATE EXTENSION protea_reaper;
 SQL
 
-# The reaper starts when CREATE EXTENSION commits, and sweeps at once
-reaped=
-for _ in $(seq 1 60); do
-    reaped=$(sql -c "SELECT total_reaped FROM protea_reaper_metrics WHERE database = 'protea' AND cycles > 0")
-    [ -n "$reaped" ] && break
-    sleep 0.5
+# Job 2's row is held by another transaction during the first cycle
+sql -c "BEGIN; SELECT 1 FROM job WHERE id = '00000000-0000-0000-0000-000000000002' FOR UPDATE; SELECT pg_sleep(300) /* holder */; COMMIT;" >/dev/null 2>&1 &
+for _ in $(seq 1 40); do
+    [ "$(sql -c "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%/* holder */%' AND wait_event = 'PgSleep'")" = 1 ] && break
+    sleep 0.25
 done
-check "the reaper's first cycle failed one job, the brake left one" \
-    test "$(sql -c "SELECT cycles, total_reaped, last_reaped, last_waiting, last_alive FROM protea_reaper_metrics WHERE database = 'protea'")" = "1|1|1|1|1"
-check "the job table agrees: one FAILED, two RUNNING" \
-    test "$(sql -c "SELECT string_agg(status::text, ',' ORDER BY status) FROM job")" = "RUNNING,RUNNING,FAILED"
+# the reaper starts when CREATE EXTENSION commits, and sweeps at once
+sql <<'SQL' || fail_setup "CREATE EXTENSION failed"
+BEGIN;
+CREATE EXTENSION protea_reaper;
+INSERT INTO protea_reaper_policy (operation, max_runtime_seconds) VALUES ('long_op', 3600);
+COMMIT;
+SQL
+# wait_cycles N: until the reaper of protea has run N cycles
+wait_cycles() {
+    for _ in $(seq 1 60); do
+        [ "$(sql -c "SELECT cycles >= $1 FROM protea_reaper_metrics WHERE database = 'protea'")" = t ] && return 0
+        sleep 0.5
+    done
+    return 1
+}
+wait_cycles 1 || fail_setup "no first cycle: $(sql -c 'SELECT state, last_error FROM protea_reaper_status()')"
+check "the first cycle: 4 reaped (stalled, capped, lease expired, re-queued), 1 alive, 1 skipped locked" \
+    test "$(sql -c "SELECT total_reaped, total_stalled, total_capped, total_lease_expired, total_requeued,
+                           last_alive, last_skipped_locked, total_skipped_locked
+                      FROM protea_reaper_metrics WHERE database = 'protea'")" = "4|1|1|1|1|1|1|1"
+check "the first cycle saw 6 running jobs and left 1 stale, started 7 h ago" \
+    test "$(sql -c "SELECT last_running, last_stale, round(last_oldest_stale_seconds / 3600), false_alarms
+                      FROM protea_reaper_metrics WHERE database = 'protea'")" = "6|1|7|0"
+check "the job table agrees: jobs 1, 5, 6 FAILED, 4 QUEUED" \
+    test "$(sql -c "SELECT string_agg(right(id::text, 1) || ':' || status || ':' || coalesce(error_code, ''), ',' ORDER BY id) FROM job")" \
+    = "1:FAILED:JobTimeout,2:RUNNING:,3:RUNNING:,4:QUEUED:,5:FAILED:lease_expired,6:FAILED:JobTimeout"
+
+# The holder lets go; job 1's worker was alive after all (an event after
+# its failure): a false alarm.  A wake runs the second cycle, and counts it.
+sql -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%/* holder */%' AND pid <> pg_backend_pid()" >/dev/null
+sql -c "INSERT INTO job_event (job_id, ts, level, event, message, fields)
+        VALUES ('00000000-0000-0000-0000-000000000001', now(), 'info', 'job.progress', 'still here', '{}')"
+sql -c "SELECT protea_reaper_wake()" >/dev/null
+wait_cycles 2 || fail_setup "no second cycle"
+check "the second cycle: job 2 reaped, 2 running seen, none stale, 1 false alarm" \
+    test "$(sql -c "SELECT total_reaped, total_stalled, last_reaped, last_running, last_stale,
+                           last_oldest_stale_seconds IS NULL, false_alarms
+                      FROM protea_reaper_metrics WHERE database = 'protea'")" = "5|2|1|2|0|t|1"
+check "the doctor counts the same false alarm" \
+    test "$(sql -c "SELECT detail LIKE '1 job(s)%' OR detail LIKE '%: 1 job%' FROM protea_reaper_check() WHERE \"check\" = 'false alarms'")" = t
 
 say "postgres_exporter $("$EXPORTER" --version 2>&1 | head -n 1 | awk '{print $3}') with monitoring/protea_reaper_queries.yaml"
 EPORT=$(free_port)
@@ -135,22 +182,31 @@ check "the exporter serves /metrics" test -s "$SCRAPE"
 check "the queries ran without error" metric pg_exporter_last_scrape_error '' 0
 D='database="protea"'
 check "protea_reaper_up{database=protea} 1" metric protea_reaper_up "$D" 1
-check "protea_reaper_reaped_total 1" metric protea_reaper_reaped_total "$D" 1
-check "protea_reaper_cycles_total 1" metric protea_reaper_cycles_total "$D" 1
+check "protea_reaper_reaped_total 5" metric protea_reaper_reaped_total "$D" 5
+for cause in stalled:2 capped:1 lease_expired:1 requeued:1; do
+    check "protea_reaper_jobs_total{cause=${cause%:*}} ${cause#*:}" \
+        metric protea_reaper_jobs_total "cause=\"${cause%:*}\",$D" "${cause#*:}"
+done
+check "protea_reaper_cycles_total 2" metric protea_reaper_cycles_total "$D" 2
 check "protea_reaper_failed_cycles_total 0" metric protea_reaper_failed_cycles_total "$D" 0
 check "protea_reaper_starts_total 1" metric protea_reaper_starts_total "$D" 1
+check "protea_reaper_skipped_locked_total 1" metric protea_reaper_skipped_locked_total "$D" 1
 check "protea_reaper_last_reaped 1" metric protea_reaper_last_reaped "$D" 1
-check "protea_reaper_last_waiting 1 (the brake)" metric protea_reaper_last_waiting "$D" 1
+check "protea_reaper_last_waiting 0" metric protea_reaper_last_waiting "$D" 0
 check "protea_reaper_last_alive 1" metric protea_reaper_last_alive "$D" 1
 check "protea_reaper_last_skipped_locked 0" metric protea_reaper_last_skipped_locked "$D" 0
+check "protea_reaper_running 2" metric protea_reaper_running "$D" 2
+check "protea_reaper_stale 0" metric protea_reaper_stale "$D" 0
+check "protea_reaper_oldest_stale_seconds NaN (none left)" metric protea_reaper_oldest_stale_seconds "$D" NaN
+check "protea_reaper_false_alarms 1" metric protea_reaper_false_alarms "$D" 1
 check "protea_reaper_interval_seconds 3600" metric protea_reaper_interval_seconds "$D" 3600
 check "protea_reaper_last_cycle_seconds in [0, 10)" metric_cmp protea_reaper_last_cycle_seconds "$D" 'v >= 0 && v < 10'
 check "protea_reaper_seconds_since_last_cycle in [0, 120)" metric_cmp protea_reaper_seconds_since_last_cycle "$D" 'v >= 0 && v < 120'
 check "protea_reaper_launcher_up 1" metric protea_reaper_launcher_up '' 1
 check "protea_reaper_launcher_in_recovery 0" metric protea_reaper_launcher_in_recovery '' 0
 check "protea_reaper_launcher_scans_total >= 1" metric_cmp protea_reaper_launcher_scans_total '' 'v >= 1'
-check "counters are typed counter" eval 'for m in starts cycles failed_cycles reaped; do typed protea_reaper_${m}_total counter || exit 1; done'
-check "gauges are typed gauge" eval 'for m in up last_reaped last_waiting last_cycle_seconds launcher_up; do typed protea_reaper_$m gauge || exit 1; done'
+check "counters are typed counter" eval 'for m in starts cycles failed_cycles reaped jobs skipped_locked; do typed protea_reaper_${m}_total counter || exit 1; done'
+check "gauges are typed gauge" eval 'for m in up last_reaped last_waiting last_cycle_seconds running stale oldest_stale_seconds false_alarms launcher_up; do typed protea_reaper_$m gauge || exit 1; done'
 # the alert rules use only metrics the exporter gives
 check "every metric of the alert rules is scraped" eval '
     for m in $(grep -E "^ *expr:" "$MON/protea_reaper_alerts.yml" | grep -o "protea_reaper_[a-z_]*" | sort -u); do
