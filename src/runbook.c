@@ -428,12 +428,13 @@ status_metric_columns(const ReaperStatus *s, Datum *values, bool *nulls)
 {
 	bool		never = (s->cycles == 0 || s->dboid == InvalidOid);
 
+	/* unknown before the first cycle and after a failed one */
 	values[STATUS_LAST_RUNNING] = Int64GetDatum(s->last_running);
-	nulls[STATUS_LAST_RUNNING] = never;
+	nulls[STATUS_LAST_RUNNING] = never || s->last_running < 0;
 	values[STATUS_LAST_STALE] = Int64GetDatum(s->last_stale);
-	nulls[STATUS_LAST_STALE] = never;
+	nulls[STATUS_LAST_STALE] = never || s->last_stale < 0;
 	values[STATUS_LAST_OLDEST_STALE_SECONDS] = Float8GetDatum(s->last_oldest_stale_seconds);
-	nulls[STATUS_LAST_OLDEST_STALE_SECONDS] = never || s->last_stale == 0 ||
+	nulls[STATUS_LAST_OLDEST_STALE_SECONDS] = never || s->last_stale <= 0 ||
 		s->last_oldest_stale_seconds < 0;
 	values[STATUS_TOTAL_STALLED] = Int64GetDatum(s->total_stalled);
 	values[STATUS_TOTAL_CAPPED] = Int64GetDatum(s->total_capped);

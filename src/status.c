@@ -804,7 +804,7 @@ reaper_status_cycle_done(TimestampTz end, const ReaperSweepResult *result)
 	s->last_skipped_locked = (int64) result->skipped_locked;
 	s->last_waiting = (int64) result->waiting;
 	s->last_running = (int64) result->running;
-	s->last_stale = (int64) result->stale;
+	s->last_stale = result->stale;
 	s->last_oldest_stale_seconds = result->oldest_stale_seconds;
 	s->total_skipped_locked += (int64) result->skipped_locked;
 	add_reaped(s, result);
@@ -827,8 +827,8 @@ reaper_status_cycle_failed(TimestampTz end, const char *message,
 	s->last_alive = 0;
 	s->last_skipped_locked = 0;
 	s->last_waiting = 0;
-	s->last_running = 0;
-	s->last_stale = 0;
+	s->last_running = -1;
+	s->last_stale = -1;
 	s->last_oldest_stale_seconds = -1;
 	strlcpy(s->last_error, message, REAPER_ERROR_LEN);
 	s->last_error_at = end;

@@ -72,8 +72,9 @@ typedef struct ReaperStatus
 	int64		last_alive;		/* past the timeout, kept by a lease or event */
 	int64		last_skipped_locked;	/* stale, held by another transaction */
 	int64		last_waiting;	/* stale, left by the brake */
-	int64		last_running;	/* running jobs */
-	int64		last_stale;		/* stale jobs left, locked or by the brake */
+	int64		last_running;	/* running jobs; -1: unknown (a failed cycle) */
+	int64		last_stale;		/* stale jobs left, locked or by the brake;
+								 * -1: unknown */
 	double		last_oldest_stale_seconds;	/* < 0: none left, or not finite */
 
 	/* Since the server started: jobs reaped, and by cause */

@@ -341,6 +341,7 @@ reaper_sweep(ReaperSweepResult *result, const ReaperSweepHooks *hooks)
 	bool		first = true;
 
 	memset(result, 0, sizeof(ReaperSweepResult));
+	result->stale = -1;			/* unknown until the sweep ends */
 	result->oldest_stale_seconds = -1;
 	reaplog_start_sweep();
 	reaper_notify_start();
@@ -372,6 +373,8 @@ reaper_sweep(ReaperSweepResult *result, const ReaperSweepHooks *hooks)
 	if (result->braked ||
 		result->judged_stale > result->reaped + result->pending)
 		count_remaining(result);
+	else
+		result->stale = 0;
 }
 
 /* What a summary line says besides the count */

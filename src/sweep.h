@@ -35,7 +35,8 @@ typedef struct ReaperSweepResult
 	uint64		skipped_locked; /* stale, but another transaction held them */
 	bool		braked;			/* stopped at max_jobs */
 	uint64		waiting;		/* stale jobs left by the brake */
-	uint64		stale;			/* stale jobs left, locked or by the brake */
+	int64		stale;			/* stale jobs left, locked or by the brake;
+								 * -1: a sweep stopped early does not know */
 	double		oldest_stale_seconds;	/* since the oldest of them started;
 										 * -1: none, or not finite */
 	int			policy_rows;	/* rows of protea_reaper_policy in force */

@@ -54,6 +54,12 @@ my $status = $node->safe_psql('postgres',
 	         next_cycle_at > now() - interval '1 second'
 	    FROM protea_reaper_status() WHERE database = current_database()});
 is($status, "$pid|postgres|t|t|300|t|2|1|t|t", 'status reflects a healthy worker');
+is( $node->safe_psql('postgres',
+		q{SELECT last_running, last_stale, last_oldest_stale_seconds IS NULL,
+		         total_stalled, total_capped + total_lease_expired + total_requeued
+		    FROM protea_reaper_metrics WHERE database = current_database()}),
+	'1|0|t|2|0',
+	'the metrics: one job running (the alive one), none stale left, both reaped jobs stalled');
 
 # Reload: a shorter stall window changes the outcome without a restart
 my $quiet = add_job($node, 4, event => '2 min');
@@ -129,6 +135,11 @@ like(
 		q{SELECT state, failed_cycles >= 3, last_error, last_error_at IS NOT NULL FROM protea_reaper_status() WHERE database = current_database()}),
 	qr/^idle after error\|t\|protea_reaper job_event table "public\.job_event" does not exist\|t$/,
 	'status shows the failure');
+is( $node->safe_psql('postgres',
+		q{SELECT last_running IS NULL, last_stale IS NULL, last_oldest_stale_seconds IS NULL
+		    FROM protea_reaper_metrics WHERE database = current_database()}),
+	't|t|t',
+	'a failed cycle knows no running or stale jobs: its gauges are NULL, not 0');
 
 # ...and recreated: the worker reaps again
 my $schema = slurp_file("$FindBin::RealBin/../protea_schema.sql");
