@@ -439,19 +439,19 @@ cycle_failed(void)
 static void
 notify_committed(void)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-
+	MemoryContextSwitchTo(cycle_context);
 	PG_TRY();
 	{
 		begin_batch_transaction();
 		reaper_notify_send("worker", NULL);
 		end_batch_transaction();
+		MemoryContextSwitchTo(cycle_context);
 	}
 	PG_CATCH();
 	{
 		ErrorData  *edata;
 
-		MemoryContextSwitchTo(cxt);
+		MemoryContextSwitchTo(cycle_context);
 		edata = CopyErrorData();
 		FlushErrorState();
 		AbortOutOfAnyTransaction();
@@ -488,18 +488,19 @@ report_at_exit(int code, Datum arg)
 /*
  * count_false_alarms
  *		Count the doctor's false alarms for the metrics, in a read-only
- *		transaction of its own after the cycle: a failure is logged (once
- *		until a count succeeds again) and leaves the cycle's work alone.
+ *		transaction of its own after the cycle, in the cycle's memory: a
+ *		failure is logged (once until a count succeeds again) and leaves
+ *		the cycle's work alone.
  */
 static void
 count_false_alarms(void)
 {
-	MemoryContext cxt = CurrentMemoryContext;
 	TimestampTz now = GetCurrentTimestamp();
 
 	if (!woken && now < false_alarms_due)
 		return;
 	false_alarms_due = TimestampTzPlusMilliseconds(now, REAPER_FALSE_ALARMS_MS);
+	MemoryContextSwitchTo(cycle_context);
 	PG_TRY();
 	{
 		int64		jobs;
@@ -508,6 +509,7 @@ count_false_alarms(void)
 		pgstat_report_activity(STATE_RUNNING, "protea_reaper: counting false alarms");
 		jobs = reaper_count_false_alarms();
 		end_batch_transaction();
+		MemoryContextSwitchTo(cycle_context);
 		reaper_status_false_alarms(jobs, now);
 		false_alarms_failed = false;
 	}
@@ -515,7 +517,9 @@ count_false_alarms(void)
 	{
 		ErrorData  *edata;
 
-		MemoryContextSwitchTo(cxt);
+		/* as cycle_failed(): a cancel must not interrupt the cleanup */
+		HOLD_INTERRUPTS();
+		MemoryContextSwitchTo(cycle_context);
 		edata = CopyErrorData();
 		FlushErrorState();
 		AbortOutOfAnyTransaction();
@@ -526,6 +530,7 @@ count_false_alarms(void)
 						my_database, edata->message),
 				 errdetail("The metric protea_reaper_metrics.false_alarms keeps its last count; SELECT * FROM protea_reaper_check() shows the error.")));
 		false_alarms_failed = true;
+		RESUME_INTERRUPTS();
 	}
 	PG_END_TRY();
 }
@@ -556,6 +561,8 @@ run_cycle(void)
 	{
 		ReaperWorkerState state = sweep_cycle();
 
+		/* a commit leaves TopMemoryContext current: the rest is the cycle's */
+		MemoryContextSwitchTo(cycle_context);
 		if (state == REAPER_SWEEPING)
 		{
 			cycle_succeeded();
