@@ -79,7 +79,7 @@ CREATE FUNCTION protea_reaper_status(
     OUT false_alarms bigint,
     OUT false_alarms_at timestamptz)
 RETURNS SETOF record
-AS 'MODULE_PATHNAME', 'protea_reaper_status_1_3'
+AS 'MODULE_PATHNAME', 'protea_reaper_status_1_4'
 LANGUAGE C VOLATILE;
 
 COMMENT ON FUNCTION protea_reaper_status() IS

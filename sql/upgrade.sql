@@ -227,5 +227,13 @@ SELECT count(*) AS differences_from_fresh FROM (
     (SELECT kind, object, description FROM installed WHERE install = 'upgraded'
      EXCEPT SELECT kind, object, description FROM installed WHERE install = 'fresh')) AS d;
 
+-- A declaration of the status with columns this library does not give is
+-- refused, never read past what the library fills (and an update run before
+-- the restart finds no symbol protea_reaper_status_1_4 in the old library)
+CREATE FUNCTION status_of_another_version(OUT pid integer, OUT database text)
+    RETURNS SETOF record AS '$libdir/protea_reaper', 'protea_reaper_status_1_4' LANGUAGE C;
+SELECT * FROM status_of_another_version();
+DROP FUNCTION status_of_another_version();
+
 DROP FUNCTION snapshot(text);
 DROP TABLE installed;

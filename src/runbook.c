@@ -45,6 +45,7 @@ PG_FUNCTION_INFO_V1(protea_reaper_running_jobs_1_2);
 PG_FUNCTION_INFO_V1(protea_reaper_statements);
 PG_FUNCTION_INFO_V1(protea_reaper_status);
 PG_FUNCTION_INFO_V1(protea_reaper_status_1_3);
+PG_FUNCTION_INFO_V1(protea_reaper_status_1_4);
 PG_FUNCTION_INFO_V1(protea_reaper_wake);
 
 /*
@@ -483,14 +484,14 @@ protea_reaper_status(PG_FUNCTION_ARGS)
 }
 
 /*
- * protea_reaper_status_1_3
+ * status_rows
  *		A row for the launcher (database NULL), then one for each database
- *		it looks after.  1.4 declares more columns, at the end: each version
- *		gets those it declares.  Without preloading: one row, "not preloaded", with
- *		the session's settings, and a NOTICE saying why.
+ *		it looks after, with the first ncolumns columns, as many as the
+ *		function's declaration has.  Without preloading: one row, "not
+ *		preloaded", with the session's settings, and a NOTICE saying why.
  */
-Datum
-protea_reaper_status_1_3(PG_FUNCTION_ARGS)
+static Datum
+status_rows(FunctionCallInfo fcinfo, int ncolumns)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	ReaperStatus *statuses;
@@ -500,6 +501,13 @@ protea_reaper_status_1_3(PG_FUNCTION_ARGS)
 	bool		nulls[STATUS_COLUMNS];
 
 	InitMaterializedSRF(fcinfo, 0);
+	/* a definition from another version of the install script */
+	if (rsinfo->setDesc->natts != ncolumns)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("protea_reaper_status() returns %d columns, the library %d",
+						rsinfo->setDesc->natts, ncolumns),
+				 errhint("Run ALTER EXTENSION protea_reaper UPDATE.")));
 	if (!reaper_status_preloaded())
 	{
 		notice_not_preloaded();
@@ -515,6 +523,25 @@ protea_reaper_status_1_3(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
+}
+
+/*
+ * protea_reaper_status_1_3, protea_reaper_status_1_4
+ *		The status as 1.3 declares it, and with 1.4's columns.  A symbol per
+ *		declaration: an update run before the server restarted with the new
+ *		library fails to find its symbol, instead of reading columns the
+ *		old library does not fill.
+ */
+Datum
+protea_reaper_status_1_3(PG_FUNCTION_ARGS)
+{
+	return status_rows(fcinfo, STATUS_COLUMNS_1_3);
+}
+
+Datum
+protea_reaper_status_1_4(PG_FUNCTION_ARGS)
+{
+	return status_rows(fcinfo, STATUS_COLUMNS);
 }
 
 /*
