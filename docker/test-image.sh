@@ -151,9 +151,11 @@ say "starting $IMAGE (POSTGRES_DB=protea, the image's command)"
 "${PODMAN[@]}" run "${LIMITS[@]}" -d --network none --name "$NAME" \
     -e POSTGRES_PASSWORD=protea-test -e POSTGRES_DB=protea "$IMAGE" >/dev/null
 sql() { "${PODMAN[@]}" exec -i -u postgres "$NAME" psql -X -q -v ON_ERROR_STOP=1 -P pager=off -d protea "$@"; }
+# the entrypoint's own server, which creates the database (listening on no
+# address), stops before the image's command starts: wait for the latter
 ready=no
 for _ in $(seq 1 60); do
-    sql -At -c "SELECT 1" >/dev/null 2>&1 && { ready=yes; break; }
+    [ "$(sql -At -c "SHOW listen_addresses" 2>/dev/null)" = '*' ] && { ready=yes; break; }
     sleep 1
 done
 check "server up, database protea created by the entrypoint" [ "$ready" = yes ]
