@@ -141,20 +141,28 @@ check "the doctor counts the same false alarm" \
     test "$(sql -c "SELECT detail LIKE '1 job(s)%' OR detail LIKE '%: 1 job%' FROM protea_reaper_check() WHERE \"check\" = 'false alarms'")" = t
 
 say "postgres_exporter $("$EXPORTER" --version 2>&1 | head -n 1 | awk '{print $3}') with monitoring/protea_reaper_queries.yaml"
-EPORT=$(free_port)
+# scrape DB FILE: start the exporter on DB, save one scrape in FILE, stop it
+scrape() {
+    local eport
+    eport=$(free_port)
+    DATA_SOURCE_NAME="host=$WORKDIR port=$PORT user=protea_exporter dbname=$1 sslmode=disable" \
+        "$EXPORTER" --extend.query-path="$WORKDIR/queries.yaml" \
+        --web.listen-address="127.0.0.1:$eport" \
+        --disable-default-metrics --disable-settings-metrics \
+        --no-collector.database --no-collector.bgwriter \
+        >> "$WORKDIR/exporter.log" 2>&1 &
+    EXPORTER_PID=$!
+    for _ in $(seq 1 40); do
+        curl -sf "http://127.0.0.1:$eport/metrics" -o "$2" && break
+        sleep 0.25
+    done
+    kill "$EXPORTER_PID" 2>/dev/null
+    wait "$EXPORTER_PID" 2>/dev/null
+    EXPORTER_PID=
+}
 cp "$MON/protea_reaper_queries.yaml" "$WORKDIR/queries.yaml"
-DATA_SOURCE_NAME="host=$WORKDIR port=$PORT user=protea_exporter dbname=protea sslmode=disable" \
-    "$EXPORTER" --extend.query-path="$WORKDIR/queries.yaml" \
-    --web.listen-address="127.0.0.1:$EPORT" \
-    --disable-default-metrics --disable-settings-metrics \
-    --no-collector.database --no-collector.bgwriter \
-    > "$WORKDIR/exporter.log" 2>&1 &
-EXPORTER_PID=$!
 SCRAPE=$WORKDIR/metrics.txt
-for _ in $(seq 1 40); do
-    curl -sf "http://127.0.0.1:$EPORT/metrics" -o "$SCRAPE" && break
-    sleep 0.25
-done
+scrape protea "$SCRAPE"
 
 # series NAME LABEL: the scrape's lines of NAME with that label (e.g.
 # database="protea"), or of any labels for ''
@@ -212,6 +220,21 @@ check "every metric of the alert rules is scraped" eval '
     for m in $(grep -E "^ *expr:" "$MON/protea_reaper_alerts.yml" | grep -o "protea_reaper_[a-z_]*" | sort -u); do
         grep -q "^$m{" "$SCRAPE" || { echo "$m: not in the scrape"; exit 1; }
     done'
+
+# The same queries file on a database still at 1.3 (a staged upgrade):
+# every query runs, the 1.3 series are there, 1.4's are NaN or absent
+say "the queries file on a database whose extension is still 1.3"
+sql -c "CREATE DATABASE protea13"
+as_pg psql -h "$WORKDIR" -p "$PORT" -X -q -v ON_ERROR_STOP=1 -d protea13 \
+    -c "SET client_min_messages = error" -c "CREATE EXTENSION protea_reaper VERSION '1.3'"
+SCRAPE=$WORKDIR/metrics13.txt
+scrape protea13 "$SCRAPE"
+check "1.3: the queries ran without error" metric pg_exporter_last_scrape_error '' 0
+check "1.3: protea_reaper_up and reaped_total 5 of database protea" \
+    eval 'metric protea_reaper_up "$D" 1 && metric protea_reaper_reaped_total "$D" 5'
+check "1.3: 1.4's gauges are NaN" \
+    eval 'for m in running stale false_alarms; do metric protea_reaper_$m "$D" NaN || exit 1; done'
+check "1.3: no series by cause" eval '! grep "^protea_reaper_jobs_total" "$SCRAPE"'
 
 say "promtool $("$PROMTOOL" --version 2>&1 | head -n 1 | awk '{print $3}')"
 check "promtool check rules protea_reaper_alerts.yml" "$PROMTOOL" check rules "$MON/protea_reaper_alerts.yml"
