@@ -403,6 +403,28 @@ cycle_succeeded(void)
 }
 
 /*
+ * take_error
+ *		In a PG_CATCH of the worker, with interrupts held: the error, copied
+ *		into the cycle's memory, and its transaction aborted.
+ */
+static ErrorData *
+take_error(void)
+{
+	ErrorData  *edata;
+
+	MemoryContextSwitchTo(cycle_context);
+	edata = CopyErrorData();
+	FlushErrorState();
+	AbortOutOfAnyTransaction();
+	reaper_notify_batch_aborted();
+
+	/* a statement timer armed by the statement must not fire while we sleep */
+	reaper_disarm_timers();
+	QueryCancelPending = false;
+	return edata;
+}
+
+/*
  * cycle_failed
  *		The autovacuum pattern: report, abort, clean up, carry on.  The
  *		batches that committed before the error count, and are told.
@@ -413,16 +435,7 @@ cycle_failed(void)
 	ErrorData  *edata;
 
 	HOLD_INTERRUPTS();
-	MemoryContextSwitchTo(cycle_context);
-	edata = CopyErrorData();
-	FlushErrorState();
-	AbortOutOfAnyTransaction();
-	reaper_notify_batch_aborted();
-
-	/* a statement timer armed by the sweep must not fire while we sleep */
-	reaper_disarm_timers();
-	QueryCancelPending = false;
-
+	edata = take_error();
 	reaper_sweep_report(&cycle_result);
 	report_cycle_failure(edata, GetCurrentTimestamp());
 	reaper_status_set_state(REAPER_IDLE_AFTER_ERROR);
@@ -451,13 +464,12 @@ notify_committed(void)
 	{
 		ErrorData  *edata;
 
-		MemoryContextSwitchTo(cycle_context);
-		edata = CopyErrorData();
-		FlushErrorState();
-		AbortOutOfAnyTransaction();
+		HOLD_INTERRUPTS();
+		edata = take_error();
 		ereport(LOG,
 				(errmsg("protea_reaper could not notify of " UINT64_FORMAT " failed job(s): %s",
 						cycle_result.reaped, edata->message)));
+		RESUME_INTERRUPTS();
 	}
 	PG_END_TRY();
 }
@@ -517,14 +529,8 @@ count_false_alarms(void)
 	{
 		ErrorData  *edata;
 
-		/* as cycle_failed(): a cancel must not interrupt the cleanup */
 		HOLD_INTERRUPTS();
-		MemoryContextSwitchTo(cycle_context);
-		edata = CopyErrorData();
-		FlushErrorState();
-		AbortOutOfAnyTransaction();
-		reaper_disarm_timers();
-		QueryCancelPending = false;
+		edata = take_error();
 		ereport(false_alarms_failed ? DEBUG1 : LOG,
 				(errmsg("protea_reaper could not count false alarms in database \"%s\": %s",
 						my_database, edata->message),
