@@ -53,8 +53,8 @@ sub top_used
 {
 	my $offset = -s $node->logfile;
 	$node->safe_psql('postgres', "SELECT pg_log_backend_memory_contexts($pid)");
-	$node->wait_for_log(qr/level: 0; TopMemoryContext: .* (\d+) used/, $offset);
-	my ($used) = slurp_file($node->logfile, $offset) =~ /level: 0; TopMemoryContext: .* (\d+) used/;
+	$node->wait_for_log(qr/level: \d+; TopMemoryContext: .* (\d+) used/, $offset);
+	my ($used) = slurp_file($node->logfile, $offset) =~ /level: \d+; TopMemoryContext: .* (\d+) used/;
 	return $used;
 }
 
