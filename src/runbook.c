@@ -222,6 +222,26 @@ protea_reaper_fail_job(PG_FUNCTION_ARGS)
 }
 
 /*
+ * materialize_declared
+ *		Set up a set-returning function's result, refusing a declaration
+ *		(from another version of the install script) whose columns are not
+ *		the ncolumns this symbol gives.
+ */
+static void
+materialize_declared(FunctionCallInfo fcinfo, const char *function, int ncolumns)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (rsinfo->setDesc->natts != ncolumns)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("%s returns %d columns, the library %d",
+						function, rsinfo->setDesc->natts, ncolumns),
+				 errhint("Run ALTER EXTENSION protea_reaper UPDATE.")));
+}
+
+/*
  * running_jobs
  *		Every running job with its start, its last event, its lease, the
  *		verdict a sweep would reach now (stale, capped, alive, leased,
@@ -236,14 +256,7 @@ running_jobs(FunctionCallInfo fcinfo, int ncolumns)
 	ReaperPolicy policy;
 	Datum		values[POLICY_NPARAMS];
 
-	InitMaterializedSRF(fcinfo, 0);
-	/* a definition from another version of the install script */
-	if (rsinfo->setDesc->natts != ncolumns)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("protea_reaper_running_jobs() returns %d columns, the library %d",
-						rsinfo->setDesc->natts, ncolumns),
-				 errhint("Run ALTER EXTENSION protea_reaper UPDATE.")));
+	materialize_declared(fcinfo, "protea_reaper_running_jobs()", ncolumns);
 
 	reaper_policy_load(&policy);
 	reaper_session_begin(&session, true, &policy);
@@ -500,14 +513,7 @@ status_rows(FunctionCallInfo fcinfo, int ncolumns)
 	Datum		values[STATUS_COLUMNS];
 	bool		nulls[STATUS_COLUMNS];
 
-	InitMaterializedSRF(fcinfo, 0);
-	/* a definition from another version of the install script */
-	if (rsinfo->setDesc->natts != ncolumns)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("protea_reaper_status() returns %d columns, the library %d",
-						rsinfo->setDesc->natts, ncolumns),
-				 errhint("Run ALTER EXTENSION protea_reaper UPDATE.")));
+	materialize_declared(fcinfo, "protea_reaper_status()", ncolumns);
 	if (!reaper_status_preloaded())
 	{
 		notice_not_preloaded();
